@@ -1,0 +1,278 @@
+//! File data store: `<root>/<id[0..2]>/<id[2..4]>/<id>`, written through `<root>/tmp/`.
+//!
+//! Write order (see ARCHITECTURE.md): stream into a temp file in large writes -> fdatasync ->
+//! rename into its shard -> fsync the shard directory. Only then does the caller commit metadata,
+//! so a crash leaves at worst an unreferenced file, which the start-up sweep removes.
+
+use std::collections::HashSet;
+use std::fs::{self, File};
+use std::io::{Read, Seek, SeekFrom, Write};
+use std::ops::Range;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use bytes::{Bytes, BytesMut};
+use tokio::task::spawn_blocking;
+
+use super::{ByteStream, DataStore, DataWriter, SweepStats, new_id};
+use crate::store::error::{StoreError, StoreResult};
+
+/// Writes are gathered to this size before each blocking write: `tokio::fs` would otherwise
+/// pay a thread hop per small network chunk.
+const WRITE_BUF: usize = 1024 * 1024;
+/// Reads are sent to the response in chunks of this size.
+const READ_CHUNK: usize = 256 * 1024;
+
+pub struct FileData {
+    root: Arc<PathBuf>,
+}
+
+impl FileData {
+    pub fn open(root: &Path) -> StoreResult<Self> {
+        fs::create_dir_all(root.join("tmp"))?;
+        Ok(FileData { root: Arc::new(root.to_path_buf()) })
+    }
+
+    fn path_of(root: &Path, id: &str) -> Option<PathBuf> {
+        // Ids are ours (hex); anything else never reaches the filesystem.
+        if id.len() < 5 || !id.bytes().all(|b| b.is_ascii_hexdigit()) {
+            return None;
+        }
+        Some(root.join(&id[0..2]).join(&id[2..4]).join(id))
+    }
+}
+
+async fn blocking<T: Send + 'static>(f: impl FnOnce() -> std::io::Result<T> + Send + 'static) -> StoreResult<T> {
+    match spawn_blocking(f).await {
+        Ok(r) => r.map_err(StoreError::Io),
+        Err(e) => Err(StoreError::Io(std::io::Error::other(e))),
+    }
+}
+
+fn sync_dir(dir: &Path) -> std::io::Result<()> {
+    File::open(dir)?.sync_all()
+}
+
+/// Removes the temp file unless the writer finished.
+struct TempGuard {
+    path: Option<PathBuf>,
+}
+
+impl Drop for TempGuard {
+    fn drop(&mut self) {
+        if let Some(p) = self.path.take() {
+            let _ = fs::remove_file(p);
+        }
+    }
+}
+
+struct FileWriter {
+    root: Arc<PathBuf>,
+    id: String,
+    file: Option<File>,
+    buf: BytesMut,
+    guard: TempGuard,
+}
+
+impl FileWriter {
+    async fn flush_buf(&mut self) -> StoreResult<()> {
+        if self.buf.is_empty() {
+            return Ok(());
+        }
+        let data = self.buf.split().freeze();
+        let mut file = self.file.take().ok_or_else(|| StoreError::Io(std::io::Error::other("writer closed")))?;
+        let file = blocking(move || file.write_all(&data).map(|()| file)).await?;
+        self.file = Some(file);
+        Ok(())
+    }
+}
+
+#[async_trait::async_trait]
+impl DataWriter for FileWriter {
+    async fn write(&mut self, chunk: Bytes) -> StoreResult<()> {
+        self.buf.extend_from_slice(&chunk);
+        if self.buf.len() >= WRITE_BUF {
+            self.flush_buf().await?;
+        }
+        Ok(())
+    }
+
+    async fn finish(mut self: Box<Self>) -> StoreResult<String> {
+        self.flush_buf().await?;
+        let file = self.file.take().ok_or_else(|| StoreError::Io(std::io::Error::other("writer closed")))?;
+        let tmp = self.guard.path.clone().ok_or_else(|| StoreError::Io(std::io::Error::other("no temp file")))?;
+        let root = self.root.clone();
+        let id = self.id.clone();
+        blocking(move || {
+            file.sync_data()?;
+            drop(file);
+            let dest = FileData::path_of(&root, &id).ok_or_else(|| std::io::Error::other("bad id"))?;
+            let dir = dest.parent().ok_or_else(|| std::io::Error::other("no parent"))?;
+            if !dir.exists() {
+                fs::create_dir_all(dir)?;
+                // New shard directories must themselves survive a crash.
+                if let Some(parent) = dir.parent() {
+                    sync_dir(parent)?;
+                    if let Some(grand) = parent.parent() {
+                        sync_dir(grand)?;
+                    }
+                }
+            }
+            fs::rename(&tmp, &dest)?;
+            sync_dir(dir)
+        })
+        .await?;
+        self.guard.path = None;
+        Ok(self.id.clone())
+    }
+}
+
+#[async_trait::async_trait]
+impl DataStore for FileData {
+    async fn create(&self) -> StoreResult<Box<dyn DataWriter>> {
+        let id = new_id();
+        let tmp = self.root.join("tmp").join(format!("{id}.part"));
+        let path = tmp.clone();
+        let file = blocking(move || File::create(&path)).await?;
+        Ok(Box::new(FileWriter {
+            root: self.root.clone(),
+            id,
+            file: Some(file),
+            buf: BytesMut::with_capacity(64 * 1024),
+            guard: TempGuard { path: Some(tmp) },
+        }))
+    }
+
+    async fn open(&self, id: &str, range: Range<u64>) -> StoreResult<ByteStream> {
+        let path = Self::path_of(&self.root, id)
+            .ok_or_else(|| StoreError::Corrupt(format!("invalid data id {id:?}")))?;
+        let start = range.start;
+        let mut file = blocking(move || {
+            let mut f = File::open(path)?;
+            f.seek(SeekFrom::Start(start))?;
+            Ok(f)
+        })
+        .await?;
+        let mut remaining = range.end.saturating_sub(range.start);
+        let (tx, mut rx) = tokio::sync::mpsc::channel::<Result<Bytes, std::io::Error>>(2);
+        spawn_blocking(move || {
+            while remaining > 0 {
+                let n = usize::try_from(remaining).unwrap_or(usize::MAX).min(READ_CHUNK);
+                let mut buf = vec![0u8; n];
+                let res = file.read_exact(&mut buf).map(|()| Bytes::from(buf));
+                let failed = res.is_err();
+                if tx.blocking_send(res).is_err() || failed {
+                    return; // client went away, or the error was delivered
+                }
+                remaining -= n as u64;
+            }
+        });
+        Ok(Box::pin(futures::stream::poll_fn(move |cx| rx.poll_recv(cx))))
+    }
+
+    async fn delete(&self, id: &str) {
+        let Some(path) = Self::path_of(&self.root, id) else { return };
+        if let Err(e) = blocking(move || fs::remove_file(path)).await {
+            tracing::warn!(id, error = %e, "could not delete data file; the start-up sweep will retry");
+        }
+    }
+
+    async fn sweep(&self, live: &HashSet<String>) -> StoreResult<SweepStats> {
+        let root = self.root.clone();
+        let live = live.clone();
+        blocking(move || sweep_dir(&root, &live)).await
+    }
+
+    async fn check_writable(&self) -> StoreResult<()> {
+        let path = self.root.join("tmp").join(format!(".probe-{}", new_id()));
+        blocking(move || {
+            fs::write(&path, b"ok")?;
+            fs::remove_file(&path)
+        })
+        .await
+    }
+}
+
+fn sweep_dir(root: &Path, live: &HashSet<String>) -> std::io::Result<SweepStats> {
+    let mut stats = SweepStats::default();
+    for entry in fs::read_dir(root.join("tmp"))? {
+        fs::remove_file(entry?.path())?;
+        stats.temp_removed += 1;
+    }
+    for l1 in fs::read_dir(root)? {
+        let l1 = l1?;
+        let name = l1.file_name();
+        if name == "tmp" || !l1.file_type()?.is_dir() {
+            continue;
+        }
+        for l2 in fs::read_dir(l1.path())? {
+            let l2 = l2?;
+            if !l2.file_type()?.is_dir() {
+                continue;
+            }
+            for f in fs::read_dir(l2.path())? {
+                let f = f?;
+                let id = f.file_name().to_string_lossy().into_owned();
+                if live.contains(&id) {
+                    stats.kept += 1;
+                } else {
+                    fs::remove_file(f.path())?;
+                    stats.orphans_removed += 1;
+                }
+            }
+        }
+    }
+    Ok(stats)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use futures::StreamExt;
+
+    async fn read_all(mut s: ByteStream) -> Vec<u8> {
+        let mut out = Vec::new();
+        while let Some(c) = s.next().await {
+            out.extend_from_slice(&c.unwrap());
+        }
+        out
+    }
+
+    #[tokio::test]
+    async fn write_read_range_and_sweep() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = FileData::open(dir.path()).unwrap();
+        let data: Vec<u8> = (0..3_000_000u32).map(|i| (i % 251) as u8).collect();
+        let mut w = store.create().await.unwrap();
+        for chunk in data.chunks(70_000) {
+            w.write(Bytes::copy_from_slice(chunk)).await.unwrap();
+        }
+        let id = w.finish().await.unwrap();
+        assert_eq!(read_all(store.open(&id, 0..data.len() as u64).await.unwrap()).await, data);
+        assert_eq!(read_all(store.open(&id, 10..300_000).await.unwrap()).await, &data[10..300_000]);
+
+        // An abandoned writer leaves no temp file; an unreferenced blob is swept.
+        let mut w = store.create().await.unwrap();
+        w.write(Bytes::from_static(b"x")).await.unwrap();
+        drop(w);
+        let w = store.create().await.unwrap();
+        let orphan = w.finish().await.unwrap();
+        fs::write(dir.path().join("tmp").join("leftover.part"), b"x").unwrap();
+        let stats = store.sweep(&HashSet::from([id.clone()])).await.unwrap();
+        assert_eq!(stats, SweepStats { temp_removed: 1, orphans_removed: 1, kept: 1 });
+        assert!(store.open(&orphan, 0..0).await.is_err());
+        assert!(store.open("../../etc/passwd", 0..1).await.is_err());
+    }
+
+    #[tokio::test]
+    async fn open_stream_survives_delete() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = FileData::open(dir.path()).unwrap();
+        let mut w = store.create().await.unwrap();
+        w.write(Bytes::from(vec![7u8; 1_000_000])).await.unwrap();
+        let id = w.finish().await.unwrap();
+        let s = store.open(&id, 0..1_000_000).await.unwrap();
+        store.delete(&id).await;
+        assert_eq!(read_all(s).await.len(), 1_000_000);
+    }
+}

@@ -1,0 +1,54 @@
+//! The data store: object bytes in files (or memory) named by generated ids, never by keys.
+
+mod file;
+mod mem;
+
+pub use file::FileData;
+pub use mem::MemData;
+
+use std::collections::HashSet;
+use std::ops::Range;
+use std::pin::Pin;
+
+use bytes::Bytes;
+use futures::Stream;
+
+use super::error::StoreResult;
+
+pub type ByteStream = Pin<Box<dyn Stream<Item = Result<Bytes, std::io::Error>> + Send + Sync>>;
+
+/// Result of the start-up sweep.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct SweepStats {
+    pub temp_removed: u64,
+    pub orphans_removed: u64,
+    pub kept: u64,
+}
+
+#[async_trait::async_trait]
+pub trait DataStore: Send + Sync + 'static {
+    /// Starts a new blob. Dropping the writer without `finish` discards it.
+    async fn create(&self) -> StoreResult<Box<dyn DataWriter>>;
+    /// Opens `range` of blob `id`. The blob is opened before this returns, so a concurrent delete
+    /// cannot cut the stream short.
+    async fn open(&self, id: &str, range: Range<u64>) -> StoreResult<ByteStream>;
+    /// Frees a blob; a failure is logged, and the start-up sweep will retry it.
+    async fn delete(&self, id: &str);
+    /// Removes temp files and blobs that no record references. Run before serving.
+    async fn sweep(&self, live: &HashSet<String>) -> StoreResult<SweepStats>;
+    /// Verifies that the store accepts writes (readiness probe).
+    async fn check_writable(&self) -> StoreResult<()>;
+}
+
+#[async_trait::async_trait]
+pub trait DataWriter: Send {
+    async fn write(&mut self, chunk: Bytes) -> StoreResult<()>;
+    /// Makes the blob durable and returns its id.
+    async fn finish(self: Box<Self>) -> StoreResult<String>;
+}
+
+pub fn new_id() -> String {
+    use rand::Rng;
+    let v: u128 = rand::thread_rng().r#gen();
+    format!("{v:032x}")
+}

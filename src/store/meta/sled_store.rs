@@ -1,0 +1,325 @@
+//! sled implementation of `MetaStore` (the embedded default).
+
+use std::collections::HashSet;
+use std::ops::Bound;
+use std::path::Path;
+
+use sled::transaction::{ConflictableTransactionError, TransactionError};
+use sled::{Transactional, Tree};
+
+use super::{
+    CompletedUpload, MetaStore, ObjectVisitor, PutCond, UploadVisitor, bucket_prefix, object_key,
+    part_key, upload_key,
+};
+use crate::store::error::{StoreError, StoreResult};
+use crate::store::listing::Step;
+use crate::store::types::{BucketRecord, ObjectRecord, PartRecord, UploadRecord, decode, encode};
+
+pub struct SledMeta {
+    db: sled::Db,
+    buckets: Tree,
+    objects: Tree,
+    uploads: Tree,
+    parts: Tree,
+    completed: Tree,
+}
+
+fn tx_err(e: TransactionError<StoreError>) -> StoreError {
+    match e {
+        TransactionError::Abort(e) => e,
+        TransactionError::Storage(e) => e.into(),
+    }
+}
+
+fn abort<T>(e: StoreError) -> Result<T, ConflictableTransactionError<StoreError>> {
+    Err(ConflictableTransactionError::Abort(e))
+}
+
+impl SledMeta {
+    pub fn open(path: &Path) -> StoreResult<Self> {
+        std::fs::create_dir_all(path)?;
+        let db = sled::Config::new()
+            .path(path)
+            // Durability comes from our explicit flush at each commit point; the background
+            // flush only bounds the work left for those.
+            .flush_every_ms(Some(1000))
+            .open()?;
+        Ok(SledMeta {
+            buckets: db.open_tree("buckets")?,
+            objects: db.open_tree("objects")?,
+            uploads: db.open_tree("uploads")?,
+            parts: db.open_tree("parts")?,
+            completed: db.open_tree("completed")?,
+            db,
+        })
+    }
+
+    fn has_prefix(tree: &Tree, prefix: &[u8]) -> StoreResult<bool> {
+        Ok(tree.scan_prefix(prefix).next().transpose()?.is_some())
+    }
+}
+
+/// Runs a scan over `tree` within `[lo, hi)`, restarting at each seek the visitor asks for.
+fn steered_scan<V>(
+    tree: &Tree,
+    strip: usize,
+    hi: &[u8],
+    from: Bound<Vec<u8>>,
+    mut visit: impl FnMut(&[u8], &[u8]) -> StoreResult<Step>,
+) -> StoreResult<()> {
+    let mut from = from;
+    'outer: loop {
+        let range = tree.range::<Vec<u8>, _>((from.clone(), Bound::Excluded(hi.to_vec())));
+        for item in range {
+            let (k, v) = item?;
+            match visit(&k[strip..], &v)? {
+                Step::Continue => {}
+                Step::Stop => return Ok(()),
+                Step::SeekTo(next) => {
+                    let mut full = k[..strip].to_vec();
+                    full.extend_from_slice(&next);
+                    from = Bound::Included(full);
+                    continue 'outer;
+                }
+            }
+        }
+        let _ = std::marker::PhantomData::<V>;
+        return Ok(());
+    }
+}
+
+fn with_prefix(prefix: &[u8], b: Bound<Vec<u8>>) -> Bound<Vec<u8>> {
+    let join = |k: Vec<u8>| {
+        let mut full = prefix.to_vec();
+        full.extend_from_slice(&k);
+        full
+    };
+    match b {
+        Bound::Included(k) => Bound::Included(join(k)),
+        Bound::Excluded(k) => Bound::Excluded(join(k)),
+        Bound::Unbounded => Bound::Included(prefix.to_vec()),
+    }
+}
+
+fn prefix_end(prefix: &[u8]) -> Vec<u8> {
+    // Every prefix here ends with the NUL separator: bumping it to 0x01 bounds the range.
+    let mut hi = prefix.to_vec();
+    if let Some(last) = hi.last_mut() {
+        *last += 1;
+    }
+    hi
+}
+
+impl MetaStore for SledMeta {
+    fn get_bucket(&self, name: &str) -> StoreResult<Option<BucketRecord>> {
+        self.buckets.get(name)?.map(|v| decode(&v)).transpose()
+    }
+
+    fn insert_bucket(&self, rec: &BucketRecord) -> StoreResult<Option<BucketRecord>> {
+        match self.buckets.compare_and_swap(&rec.name, None as Option<&[u8]>, Some(encode(rec)))? {
+            Ok(()) => Ok(None),
+            Err(cas) => cas.current.map(|v| decode(&v)).transpose(),
+        }
+    }
+
+    fn update_bucket(&self, rec: &BucketRecord) -> StoreResult<()> {
+        self.buckets.insert(&rec.name, encode(rec))?;
+        Ok(())
+    }
+
+    fn remove_bucket_if_empty(&self, name: &str) -> StoreResult<bool> {
+        let prefix = bucket_prefix(name);
+        if Self::has_prefix(&self.objects, &prefix)? || Self::has_prefix(&self.uploads, &prefix)? {
+            return Ok(false);
+        }
+        self.buckets.remove(name)?;
+        Ok(true)
+    }
+
+    fn list_buckets(&self) -> StoreResult<Vec<BucketRecord>> {
+        self.buckets.iter().map(|r| decode(&r?.1)).collect()
+    }
+
+    fn get_object(&self, bucket: &str, key: &str) -> StoreResult<Option<ObjectRecord>> {
+        self.objects.get(object_key(bucket, key))?.map(|v| decode(&v)).transpose()
+    }
+
+    fn put_object(
+        &self,
+        bucket: &str,
+        key: &str,
+        rec: &ObjectRecord,
+        cond: &PutCond,
+    ) -> StoreResult<Option<ObjectRecord>> {
+        let k = object_key(bucket, key);
+        let new = encode(rec);
+        (&self.buckets, &self.objects)
+            .transaction(|(buckets, objects)| {
+                if buckets.get(bucket.as_bytes())?.is_none() {
+                    return abort(StoreError::NoSuchBucket);
+                }
+                let old = match objects.get(&k)? {
+                    Some(v) => Some(decode::<ObjectRecord>(&v).or_else(abort)?),
+                    None => None,
+                };
+                if !cond.holds(old.as_ref()) {
+                    return abort(StoreError::PreconditionFailed);
+                }
+                objects.insert(k.as_slice(), new.as_slice())?;
+                Ok(old)
+            })
+            .map_err(tx_err)
+    }
+
+    fn delete_object(&self, bucket: &str, key: &str) -> StoreResult<Option<ObjectRecord>> {
+        self.objects.remove(object_key(bucket, key))?.map(|v| decode(&v)).transpose()
+    }
+
+    fn scan_objects(&self, bucket: &str, from: Bound<Vec<u8>>, visit: &mut ObjectVisitor<'_>) -> StoreResult<()> {
+        let prefix = bucket_prefix(bucket);
+        let hi = prefix_end(&prefix);
+        steered_scan::<()>(&self.objects, prefix.len(), &hi, with_prefix(&prefix, from), |k, v| {
+            Ok(visit(k, decode(v)?))
+        })
+    }
+
+    fn insert_upload(&self, rec: &UploadRecord) -> StoreResult<()> {
+        let k = upload_key(&rec.bucket, &rec.key, &rec.upload_id);
+        let v = encode(rec);
+        (&self.buckets, &self.uploads)
+            .transaction(|(buckets, uploads)| {
+                if buckets.get(rec.bucket.as_bytes())?.is_none() {
+                    return abort(StoreError::NoSuchBucket);
+                }
+                uploads.insert(k.as_slice(), v.as_slice())?;
+                Ok(())
+            })
+            .map_err(tx_err)
+    }
+
+    fn get_upload(&self, bucket: &str, key: &str, upload_id: &str) -> StoreResult<Option<UploadRecord>> {
+        self.uploads.get(upload_key(bucket, key, upload_id))?.map(|v| decode(&v)).transpose()
+    }
+
+    fn scan_uploads(&self, bucket: &str, from: Bound<Vec<u8>>, visit: &mut UploadVisitor<'_>) -> StoreResult<()> {
+        let prefix = bucket_prefix(bucket);
+        let hi = prefix_end(&prefix);
+        steered_scan::<()>(&self.uploads, prefix.len(), &hi, with_prefix(&prefix, from), |_, v| {
+            let rec: UploadRecord = decode(v)?;
+            let key = rec.key.clone();
+            Ok(visit(key.as_bytes(), rec))
+        })
+    }
+
+    fn put_part(&self, upload: &UploadRecord, part: &PartRecord) -> StoreResult<Option<PartRecord>> {
+        let uk = upload_key(&upload.bucket, &upload.key, &upload.upload_id);
+        let pk = part_key(&upload.upload_id, part.number);
+        let v = encode(part);
+        (&self.uploads, &self.parts)
+            .transaction(|(uploads, parts)| {
+                if uploads.get(uk.as_slice())?.is_none() {
+                    return abort(StoreError::NoSuchUpload);
+                }
+                match parts.insert(pk.as_slice(), v.as_slice())? {
+                    Some(old) => Ok(Some(decode::<PartRecord>(&old).or_else(abort)?)),
+                    None => Ok(None),
+                }
+            })
+            .map_err(tx_err)
+    }
+
+    fn list_parts(&self, upload_id: &str, after: u32, max: usize) -> StoreResult<Vec<PartRecord>> {
+        let lo = part_key(upload_id, after.saturating_add(1));
+        let hi = prefix_end(&{
+            let mut p = upload_id.as_bytes().to_vec();
+            p.push(0);
+            p
+        });
+        if after == u32::MAX {
+            return Ok(Vec::new());
+        }
+        self.parts
+            .range(lo..hi)
+            .take(max)
+            .map(|r| decode(&r?.1))
+            .collect()
+    }
+
+    fn abort_upload(&self, upload: &UploadRecord) -> StoreResult<Vec<PartRecord>> {
+        let parts = self.list_parts(&upload.upload_id, 0, usize::MAX)?;
+        let uk = upload_key(&upload.bucket, &upload.key, &upload.upload_id);
+        (&self.uploads, &self.parts)
+            .transaction(|(uploads, part_tree)| {
+                if uploads.remove(uk.as_slice())?.is_none() {
+                    return abort(StoreError::NoSuchUpload);
+                }
+                for p in &parts {
+                    part_tree.remove(part_key(&upload.upload_id, p.number))?;
+                }
+                Ok(())
+            })
+            .map_err(tx_err)?;
+        Ok(parts)
+    }
+
+    fn complete_upload(&self, upload: &UploadRecord, rec: &ObjectRecord) -> StoreResult<Option<ObjectRecord>> {
+        let parts = self.list_parts(&upload.upload_id, 0, usize::MAX)?;
+        let uk = upload_key(&upload.bucket, &upload.key, &upload.upload_id);
+        let ok = object_key(&upload.bucket, &upload.key);
+        let new = encode(rec);
+        let done = encode(&CompletedUpload {
+            bucket: upload.bucket.clone(),
+            key: upload.key.clone(),
+            etag: rec.etag.clone(),
+        });
+        (&self.uploads, &self.parts, &self.objects, &self.completed)
+            .transaction(|(uploads, part_tree, objects, completed)| {
+                if uploads.remove(uk.as_slice())?.is_none() {
+                    return abort(StoreError::NoSuchUpload);
+                }
+                for p in &parts {
+                    part_tree.remove(part_key(&upload.upload_id, p.number))?;
+                }
+                completed.insert(upload.upload_id.as_bytes(), done.as_slice())?;
+                match objects.insert(ok.as_slice(), new.as_slice())? {
+                    Some(old) => Ok(Some(decode::<ObjectRecord>(&old).or_else(abort)?)),
+                    None => Ok(None),
+                }
+            })
+            .map_err(tx_err)
+    }
+
+    fn completed_upload(&self, upload_id: &str) -> StoreResult<Option<CompletedUpload>> {
+        self.completed.get(upload_id)?.map(|v| decode(&v)).transpose()
+    }
+
+    fn referenced_data_ids(&self) -> StoreResult<HashSet<String>> {
+        let mut ids = HashSet::new();
+        for item in self.objects.iter() {
+            let rec: ObjectRecord = decode(&item?.1)?;
+            ids.extend(rec.data_ids());
+        }
+        for item in self.parts.iter() {
+            let rec: PartRecord = decode(&item?.1)?;
+            ids.insert(rec.data);
+        }
+        Ok(ids)
+    }
+
+    fn flush(&self) -> StoreResult<()> {
+        self.db.flush()?;
+        Ok(())
+    }
+
+    fn stats(&self) -> StoreResult<(u64, u64, u64)> {
+        let buckets = self.buckets.len() as u64;
+        let mut objects = 0;
+        let mut bytes = 0;
+        for item in self.objects.iter() {
+            let rec: ObjectRecord = decode(&item?.1)?;
+            objects += 1;
+            bytes += rec.size;
+        }
+        Ok((buckets, objects, bytes))
+    }
+}
