@@ -1,0 +1,215 @@
+//! The network side: listeners, connections, request ids, error-body completion, access logs,
+//! the CloudServer health route, and graceful shutdown.
+
+mod admin;
+mod http_layer;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use hyper_util::server::conn::auto;
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::watch;
+use tokio::task::JoinSet;
+
+use crate::config::{Backend, Settings};
+use crate::s3::{Accounts, ApiOptions, Hosts, build_service};
+use crate::store::{Limits, Store, StoreError};
+
+pub use http_layer::App;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error("cannot open the store: {0}")]
+    Store(#[from] StoreError),
+    #[error("cannot listen on {addr}: {source}")]
+    Bind {
+        addr: SocketAddr,
+        source: std::io::Error,
+    },
+}
+
+/// How long in-flight requests may run after a shutdown signal.
+const DRAIN_DEADLINE: Duration = Duration::from_secs(30);
+/// A request head must arrive within this time (slowloris guard).
+const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(30);
+
+pub struct Server {
+    pub s3_addrs: Vec<SocketAddr>,
+    pub admin_addrs: Vec<SocketAddr>,
+    pub store: Arc<Store>,
+    shutdown: watch::Sender<bool>,
+    tasks: JoinSet<()>,
+}
+
+pub fn open_store(settings: &Settings) -> Result<Store, StoreError> {
+    let limits = Limits {
+        // MPU_TESTING lets tests use small parts, as CloudServer does.
+        min_part_size: if settings.mpu_testing {
+            0
+        } else {
+            Limits::default().min_part_size
+        },
+        ..Limits::default()
+    };
+    let data = (settings.data_backend == Backend::File).then_some(settings.data_path.as_path());
+    let meta =
+        (settings.metadata_backend == Backend::File).then_some(settings.metadata_path.as_path());
+    Store::open(data, meta, limits)
+}
+
+impl Server {
+    /// Opens the store, sweeps leftovers, binds every listener and starts serving.
+    pub async fn start(settings: &Settings) -> Result<Server, StartError> {
+        let store = Arc::new(open_store(settings)?);
+        let swept = store.sweep().await?;
+        if swept.temp_removed + swept.orphans_removed > 0 {
+            tracing::info!(
+                temp_removed = swept.temp_removed,
+                orphans_removed = swept.orphans_removed,
+                "start-up sweep removed leftovers"
+            );
+        }
+        Self::start_with_store(settings, store).await
+    }
+
+    pub async fn start_with_store(
+        settings: &Settings,
+        store: Arc<Store>,
+    ) -> Result<Server, StartError> {
+        let accounts = Arc::new(Accounts::new(&settings.accounts));
+        let opts = ApiOptions {
+            region: settings.region.clone(),
+            presign_max_expiry_secs: settings.presign_max_expiry_secs,
+        };
+        let s3 = build_service(
+            store.clone(),
+            accounts,
+            Hosts::new(&settings.rest_endpoints),
+            opts,
+        );
+        let app = Arc::new(App::new(s3, store.clone()));
+        let (tx, rx) = watch::channel(false);
+        let mut tasks = JoinSet::new();
+        let mut s3_addrs = Vec::new();
+        for addr in &settings.listen {
+            let l = TcpListener::bind(addr)
+                .await
+                .map_err(|source| StartError::Bind {
+                    addr: *addr,
+                    source,
+                })?;
+            s3_addrs.push(l.local_addr().map_err(|source| StartError::Bind {
+                addr: *addr,
+                source,
+            })?);
+            let app = app.clone();
+            tasks.spawn(accept_loop(l, rx.clone(), move |stream| {
+                serve_s3(app.clone(), stream)
+            }));
+        }
+        let mut admin_addrs = Vec::new();
+        let admin = Arc::new(admin::Admin::new(store.clone()));
+        for addr in &settings.metrics_listen {
+            let l = TcpListener::bind(addr)
+                .await
+                .map_err(|source| StartError::Bind {
+                    addr: *addr,
+                    source,
+                })?;
+            admin_addrs.push(l.local_addr().map_err(|source| StartError::Bind {
+                addr: *addr,
+                source,
+            })?);
+            let admin = admin.clone();
+            tasks.spawn(accept_loop(l, rx.clone(), move |stream| {
+                admin::serve(admin.clone(), stream)
+            }));
+        }
+        Ok(Server {
+            s3_addrs,
+            admin_addrs,
+            store,
+            shutdown: tx,
+            tasks,
+        })
+    }
+
+    /// Stops accepting, lets in-flight requests finish (bounded), and flushes the store.
+    pub async fn shutdown(mut self) {
+        let _ = self.shutdown.send(true);
+        while self.tasks.join_next().await.is_some() {}
+        if let Err(e) = self.store.flush().await {
+            tracing::error!(error = %e, "final metadata flush failed");
+        }
+    }
+}
+
+type ConnFuture = std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>>;
+
+async fn accept_loop<F>(listener: TcpListener, mut shutdown: watch::Receiver<bool>, serve: F)
+where
+    F: Fn((TcpStream, watch::Receiver<bool>)) -> ConnFuture,
+{
+    let mut conns = JoinSet::new();
+    loop {
+        tokio::select! {
+            res = listener.accept() => match res {
+                Ok((stream, _peer)) => {
+                    // Without TCP_NODELAY a small response waits ~40 ms for the client's delayed ACK.
+                    let _ = stream.set_nodelay(true);
+                    conns.spawn(serve((stream, shutdown.clone())));
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, "accept failed");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                }
+            },
+            _ = shutdown.changed() => break,
+            Some(_) = conns.join_next(), if !conns.is_empty() => {}
+        }
+    }
+    drop(listener);
+    let drained = tokio::time::timeout(DRAIN_DEADLINE, async {
+        while conns.join_next().await.is_some() {}
+    })
+    .await;
+    if drained.is_err() {
+        tracing::warn!("in-flight requests did not finish before the shutdown deadline");
+        conns.abort_all();
+    }
+}
+
+pub(crate) fn builder() -> auto::Builder<TokioExecutor> {
+    let mut b = auto::Builder::new(TokioExecutor::new());
+    b.http1()
+        .timer(TokioTimer::new())
+        .header_read_timeout(HEADER_READ_TIMEOUT)
+        .keep_alive(true);
+    b
+}
+
+fn serve_s3(
+    app: Arc<App>,
+    (stream, mut shutdown): (TcpStream, watch::Receiver<bool>),
+) -> ConnFuture {
+    Box::pin(async move {
+        let peer = stream.peer_addr().ok();
+        let svc = hyper::service::service_fn(move |req| {
+            let app = app.clone();
+            async move { Ok::<_, std::convert::Infallible>(app.handle(req, peer).await) }
+        });
+        let b = builder();
+        let conn = b.serve_connection(TokioIo::new(stream), svc);
+        tokio::pin!(conn);
+        tokio::select! {
+            res = conn.as_mut() => { if let Err(e) = res { tracing::debug!(error = %e, "connection ended with error"); } }
+            _ = shutdown.changed() => {
+                conn.as_mut().graceful_shutdown();
+                let _ = conn.await;
+            }
+        }
+    })
+}

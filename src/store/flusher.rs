@@ -16,7 +16,11 @@ pub struct Flusher {
 
 impl Flusher {
     pub fn new(meta: Arc<dyn MetaStore>) -> Self {
-        Flusher { meta, requested: AtomicU64::new(0), done: tokio::sync::Mutex::new(0) }
+        Flusher {
+            meta,
+            requested: AtomicU64::new(0),
+            done: tokio::sync::Mutex::new(0),
+        }
     }
 
     pub async fn flush(&self) -> StoreResult<()> {

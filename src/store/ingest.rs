@@ -25,7 +25,13 @@ pub enum ChecksumAlgorithm {
 }
 
 impl ChecksumAlgorithm {
-    pub const ALL: [ChecksumAlgorithm; 5] = [Self::Crc32, Self::Crc32c, Self::Crc64Nvme, Self::Sha1, Self::Sha256];
+    pub const ALL: [ChecksumAlgorithm; 5] = [
+        Self::Crc32,
+        Self::Crc32c,
+        Self::Crc64Nvme,
+        Self::Sha1,
+        Self::Sha256,
+    ];
 
     pub fn as_str(self) -> &'static str {
         match self {
@@ -38,7 +44,9 @@ impl ChecksumAlgorithm {
     }
 
     pub fn parse(s: &str) -> Option<Self> {
-        Self::ALL.into_iter().find(|a| a.as_str().eq_ignore_ascii_case(s))
+        Self::ALL
+            .into_iter()
+            .find(|a| a.as_str().eq_ignore_ascii_case(s))
     }
 
     /// The header that carries this checksum, e.g. `x-amz-checksum-crc32`.
@@ -66,14 +74,6 @@ impl Hasher {
             ChecksumAlgorithm::Crc64Nvme => Hasher::Crc(algo, crc_fast::Digest::new(C::Crc64Nvme)),
             ChecksumAlgorithm::Sha1 => Hasher::Sha1(sha1::Sha1::new()),
             ChecksumAlgorithm::Sha256 => Hasher::Sha256(sha2::Sha256::new()),
-        }
-    }
-
-    pub fn algorithm(&self) -> ChecksumAlgorithm {
-        match self {
-            Hasher::Crc(a, _) => *a,
-            Hasher::Sha1(_) => ChecksumAlgorithm::Sha1,
-            Hasher::Sha256(_) => ChecksumAlgorithm::Sha256,
         }
     }
 
@@ -177,17 +177,30 @@ pub async fn ingest(
     let mut checksums = Vec::new();
     if let (Some(h), Some((algo, given))) = (hasher, expect.checksum.as_ref()) {
         let value = B64.encode(h.finalize());
-        let want = given.clone().or_else(|| expect.trailer.as_ref().and_then(|t| t(*algo)));
+        let want = given
+            .clone()
+            .or_else(|| expect.trailer.as_ref().and_then(|t| t(*algo)));
         if want.as_ref().is_some_and(|w| w.trim() != value) {
-            return Err(StoreError::ChecksumMismatch { algorithm: algo.as_str().to_owned() });
+            return Err(StoreError::ChecksumMismatch {
+                algorithm: algo.as_str().to_owned(),
+            });
         }
-        checksums.push(Checksum { algorithm: algo.as_str().to_owned(), value, kind: "FULL_OBJECT".into() });
+        checksums.push(Checksum {
+            algorithm: algo.as_str().to_owned(),
+            value,
+            kind: "FULL_OBJECT".into(),
+        });
     }
     let blob = match writer {
         Some(w) => Blob::Pending(w),
         None => Blob::Inline(small.to_vec()),
     };
-    Ok(Ingested { blob, size, md5, checksums })
+    Ok(Ingested {
+        blob,
+        size,
+        md5,
+        checksums,
+    })
 }
 
 #[cfg(test)]
@@ -197,15 +210,33 @@ mod tests {
     #[test]
     fn known_checksums() {
         // Values from the AWS documentation examples / well-known test vectors for "hello world".
-        assert_eq!(checksum_b64(ChecksumAlgorithm::Crc32, b"hello world"), "DUoRhQ==");
-        assert_eq!(checksum_b64(ChecksumAlgorithm::Crc32c, b"hello world"), "yZRlqg==");
-        assert_eq!(checksum_b64(ChecksumAlgorithm::Sha1, b"hello world"), "Kq5sNclPz7QV2+lfQIuc6R7oRu0=");
+        assert_eq!(
+            checksum_b64(ChecksumAlgorithm::Crc32, b"hello world"),
+            "DUoRhQ=="
+        );
+        assert_eq!(
+            checksum_b64(ChecksumAlgorithm::Crc32c, b"hello world"),
+            "yZRlqg=="
+        );
+        assert_eq!(
+            checksum_b64(ChecksumAlgorithm::Sha1, b"hello world"),
+            "Kq5sNclPz7QV2+lfQIuc6R7oRu0="
+        );
         assert_eq!(
             checksum_b64(ChecksumAlgorithm::Sha256, b"hello world"),
             "uU0nuZNNPgilLlLX2n2r+sSE7+N6U4DukIj3rOLvzek="
         );
-        assert_eq!(checksum_b64(ChecksumAlgorithm::Crc64Nvme, b"hello world").len(), 12);
-        assert_eq!(ChecksumAlgorithm::parse("crc32c"), Some(ChecksumAlgorithm::Crc32c));
-        assert_eq!(ChecksumAlgorithm::Crc64Nvme.header_name(), "x-amz-checksum-crc64nvme");
+        assert_eq!(
+            checksum_b64(ChecksumAlgorithm::Crc64Nvme, b"hello world").len(),
+            12
+        );
+        assert_eq!(
+            ChecksumAlgorithm::parse("crc32c"),
+            Some(ChecksumAlgorithm::Crc32c)
+        );
+        assert_eq!(
+            ChecksumAlgorithm::Crc64Nvme.header_name(),
+            "x-amz-checksum-crc64nvme"
+        );
     }
 }

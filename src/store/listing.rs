@@ -77,7 +77,10 @@ fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
 }
 
 pub fn list<V>(source: &dyn OrderedScan<V>, params: &ListParams) -> ListPage<V> {
-    let mut page = ListPage { entries: Vec::new(), is_truncated: false };
+    let mut page = ListPage {
+        entries: Vec::new(),
+        is_truncated: false,
+    };
     if params.max_keys == 0 {
         return page;
     }

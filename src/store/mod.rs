@@ -14,6 +14,10 @@ mod object;
 
 pub use error::{StoreError, StoreResult};
 pub use ingest::{BodyError, BodyStream, ChecksumAlgorithm};
+pub mod ingest_api {
+    //! What the protocol layer needs to describe a body it hands over.
+    pub use super::ingest::{ChecksumAlgorithm, Expect, checksum_b64};
+}
 pub use meta::PutCond;
 pub use multipart::{CompletePart, UploadList};
 pub use object::{ObjectPage, PutRequest};
@@ -36,7 +40,11 @@ pub struct Limits {
 
 impl Default for Limits {
     fn default() -> Self {
-        Limits { max_object_size: 5 * 1024 * 1024 * 1024, min_part_size: 5 * 1024 * 1024, inline_max: 4096 }
+        Limits {
+            max_object_size: 5 * 1024 * 1024 * 1024,
+            min_part_size: 5 * 1024 * 1024,
+            inline_max: 4096,
+        }
     }
 }
 
@@ -52,7 +60,13 @@ pub struct Store {
 
 impl Store {
     pub fn new(meta: Arc<dyn MetaStore>, data: Arc<dyn DataStore>, limits: Limits) -> Self {
-        Store { flusher: flusher::Flusher::new(meta.clone()), meta, data, bucket_lock: RwLock::new(()), limits }
+        Store {
+            flusher: flusher::Flusher::new(meta.clone()),
+            meta,
+            data,
+            bucket_lock: RwLock::new(()),
+            limits,
+        }
     }
 
     pub fn open_mem(limits: Limits) -> Self {
@@ -60,7 +74,11 @@ impl Store {
     }
 
     /// Opens the embedded default: sled metadata and a file data store. Either can be in memory.
-    pub fn open(data_path: Option<&Path>, meta_path: Option<&Path>, limits: Limits) -> StoreResult<Self> {
+    pub fn open(
+        data_path: Option<&Path>,
+        meta_path: Option<&Path>,
+        limits: Limits,
+    ) -> StoreResult<Self> {
         let meta: Arc<dyn MetaStore> = match meta_path {
             Some(p) => Arc::new(SledMeta::open(p)?),
             None => Arc::new(MemMeta::new()),
@@ -99,7 +117,13 @@ impl Store {
         self.meta.get_bucket(name)?.ok_or(StoreError::NoSuchBucket)
     }
 
-    pub async fn create_bucket(&self, name: &str, owner: &str, location: &str, acl: Acl) -> StoreResult<BucketRecord> {
+    pub async fn create_bucket(
+        &self,
+        name: &str,
+        owner: &str,
+        location: &str,
+        acl: Acl,
+    ) -> StoreResult<BucketRecord> {
         let rec = BucketRecord {
             name: name.to_owned(),
             owner: owner.to_owned(),

@@ -6,11 +6,13 @@ use std::ops::Bound;
 use md5::{Digest, Md5};
 
 use super::Store;
+use super::data::new_id;
 use super::error::{StoreError, StoreResult};
 use super::ingest::{Blob, BodyStream, Expect, ingest};
 use super::listing::{Entry, ListParams, OrderedScan, Step, list};
-use super::types::{Acl, DataRef, ObjectAttrs, ObjectRecord, PartRecord, PartRef, UploadRecord, now_millis};
-use super::data::new_id;
+use super::types::{
+    Acl, DataRef, ObjectAttrs, ObjectRecord, PartRecord, PartRef, UploadRecord, now_millis,
+};
 
 /// One entry of CompleteMultipartUpload's part list.
 #[derive(Debug, Clone)]
@@ -71,9 +73,16 @@ impl Store {
         Ok(rec)
     }
 
-    pub fn get_upload(&self, bucket: &str, key: &str, upload_id: &str) -> StoreResult<UploadRecord> {
+    pub fn get_upload(
+        &self,
+        bucket: &str,
+        key: &str,
+        upload_id: &str,
+    ) -> StoreResult<UploadRecord> {
         self.get_bucket(bucket)?;
-        self.meta.get_upload(bucket, key, upload_id)?.ok_or(StoreError::NoSuchUpload)
+        self.meta
+            .get_upload(bucket, key, upload_id)?
+            .ok_or(StoreError::NoSuchUpload)
     }
 
     pub async fn upload_part(
@@ -115,8 +124,15 @@ impl Store {
         Ok(part)
     }
 
-    pub fn list_parts(&self, upload: &UploadRecord, after: u32, max: usize) -> StoreResult<(Vec<PartRecord>, bool)> {
-        let mut parts = self.meta.list_parts(&upload.upload_id, after, max.saturating_add(1))?;
+    pub fn list_parts(
+        &self,
+        upload: &UploadRecord,
+        after: u32,
+        max: usize,
+    ) -> StoreResult<(Vec<PartRecord>, bool)> {
+        let mut parts = self
+            .meta
+            .list_parts(&upload.upload_id, after, max.saturating_add(1))?;
         let truncated = parts.len() > max;
         parts.truncate(max);
         Ok((parts, truncated))
@@ -153,7 +169,9 @@ impl Store {
             let part = stored
                 .iter()
                 .find(|p| p.number == r.number && p.etag == r.etag)
-                .ok_or_else(|| StoreError::InvalidPart(format!("part {} with ETag {}", r.number, r.etag)))?;
+                .ok_or_else(|| {
+                    StoreError::InvalidPart(format!("part {} with ETag {}", r.number, r.etag))
+                })?;
             chosen.push(part);
         }
         if let Some((_, init)) = chosen.split_last()
@@ -188,9 +206,13 @@ impl Store {
             self.meta.complete_upload(&upload, &rec)?
         };
         self.flush().await?;
-        let kept: std::collections::HashSet<&str> = chosen.iter().map(|p| p.data.as_str()).collect();
-        let unused: Vec<String> =
-            stored.iter().filter(|p| !kept.contains(p.data.as_str())).map(|p| p.data.clone()).collect();
+        let kept: std::collections::HashSet<&str> =
+            chosen.iter().map(|p| p.data.as_str()).collect();
+        let unused: Vec<String> = stored
+            .iter()
+            .filter(|p| !kept.contains(p.data.as_str()))
+            .map(|p| p.data.clone())
+            .collect();
         self.free_data(unused).await;
         if let Some(old) = old {
             self.free_data(old.data_ids()).await;
@@ -202,7 +224,8 @@ impl Store {
         let upload = self.get_upload(bucket, key, upload_id)?;
         let parts = self.meta.abort_upload(&upload)?;
         self.flush().await?;
-        self.free_data(parts.into_iter().map(|p| p.data).collect()).await;
+        self.free_data(parts.into_iter().map(|p| p.data).collect())
+            .await;
         Ok(())
     }
 
@@ -225,7 +248,11 @@ impl Store {
             upload_id_marker: Option<&'a str>,
         }
         impl OrderedScan<UploadRecord> for Scan<'_> {
-            fn scan(&self, from: Bound<Vec<u8>>, visit: &mut dyn FnMut(&[u8], UploadRecord) -> Step) {
+            fn scan(
+                &self,
+                from: Bound<Vec<u8>>,
+                visit: &mut dyn FnMut(&[u8], UploadRecord) -> Step,
+            ) {
                 // The listing works on object keys; uploads of the marker key that sort at or
                 // before the upload-id marker were on the previous page.
                 let mut filter = |k: &[u8], u: UploadRecord| {
@@ -250,7 +277,12 @@ impl Store {
                 let _ = self.store.meta.scan_uploads(self.bucket, from, &mut filter);
             }
         }
-        let scan = Scan { store: self, bucket, key_marker, upload_id_marker };
+        let scan = Scan {
+            store: self,
+            bucket,
+            key_marker,
+            upload_id_marker,
+        };
         let params = ListParams {
             prefix: prefix.as_bytes().to_vec(),
             delimiter: delimiter.map(|d| d.as_bytes().to_vec()),
@@ -258,11 +290,16 @@ impl Store {
             max_keys: max,
         };
         let page = list(&scan, &params);
-        let mut out = UploadList { is_truncated: page.is_truncated, ..Default::default() };
+        let mut out = UploadList {
+            is_truncated: page.is_truncated,
+            ..Default::default()
+        };
         for e in page.entries {
             match e {
                 Entry::Object(_, u) => out.uploads.push(u),
-                Entry::CommonPrefix(p) => out.common_prefixes.push(String::from_utf8_lossy(&p).into_owned()),
+                Entry::CommonPrefix(p) => out
+                    .common_prefixes
+                    .push(String::from_utf8_lossy(&p).into_owned()),
             }
         }
         Ok(out)

@@ -70,7 +70,10 @@ pub struct Grant {
 
 impl Acl {
     pub fn canned(name: &str) -> Self {
-        Acl { canned: name.to_owned(), grants: Vec::new() }
+        Acl {
+            canned: name.to_owned(),
+            grants: Vec::new(),
+        }
     }
 
     pub const ALL_USERS: &'static str = "http://acs.amazonaws.com/groups/global/AllUsers";
@@ -87,7 +90,8 @@ impl Acl {
     pub fn public_write(&self) -> bool {
         self.canned == "public-read-write"
             || self.grants.iter().any(|g| {
-                g.uri == Self::ALL_USERS && matches!(g.permission.as_str(), "WRITE" | "FULL_CONTROL")
+                g.uri == Self::ALL_USERS
+                    && matches!(g.permission.as_str(), "WRITE" | "FULL_CONTROL")
             })
     }
 }

@@ -1,0 +1,90 @@
+//! The admin listener (CloudServer's metricsPort, 8002): liveness, readiness and metrics.
+
+use std::sync::Arc;
+
+use http::{HeaderValue, Request, Response, StatusCode};
+use hyper::body::Incoming;
+use hyper_util::rt::TokioIo;
+use s3s::Body;
+use tokio::net::TcpStream;
+use tokio::sync::watch;
+
+use crate::store::Store;
+
+pub struct Admin {
+    store: Arc<Store>,
+}
+
+impl Admin {
+    pub fn new(store: Arc<Store>) -> Self {
+        Admin { store }
+    }
+
+    async fn handle(&self, req: Request<Incoming>) -> Response<Body> {
+        let (status, body, ctype) = match req.uri().path() {
+            "/live" => (
+                StatusCode::OK,
+                r#"{"status":"ok"}"#.to_owned(),
+                "application/json",
+            ),
+            "/ready" | "/_/healthcheck" => match self.store.check_writable().await {
+                Ok(()) => (
+                    StatusCode::OK,
+                    r#"{"status":"ready"}"#.to_owned(),
+                    "application/json",
+                ),
+                Err(e) => (
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    format!(r#"{{"status":"unavailable","reason":{:?}}}"#, e.to_string()),
+                    "application/json",
+                ),
+            },
+            "/metrics" => match self.store.stats() {
+                Ok((buckets, objects, bytes)) => (
+                    StatusCode::OK,
+                    format!(
+                        "# TYPE s3_cloudserver_buckets gauge\ns3_cloudserver_buckets {buckets}\n# TYPE s3_cloudserver_objects gauge\ns3_cloudserver_objects {objects}\n# TYPE s3_cloudserver_bytes gauge\ns3_cloudserver_bytes {bytes}\n"
+                    ),
+                    "text/plain; version=0.0.4",
+                ),
+                Err(e) => (
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    e.to_string(),
+                    "text/plain",
+                ),
+            },
+            _ => (
+                StatusCode::NOT_FOUND,
+                r#"{"error":"not found"}"#.to_owned(),
+                "application/json",
+            ),
+        };
+        let mut r = Response::new(Body::from(body));
+        *r.status_mut() = status;
+        r.headers_mut()
+            .insert(http::header::CONTENT_TYPE, HeaderValue::from_static(ctype));
+        r
+    }
+}
+
+pub fn serve(
+    admin: Arc<Admin>,
+    (stream, mut shutdown): (TcpStream, watch::Receiver<bool>),
+) -> super::ConnFuture {
+    Box::pin(async move {
+        let svc = hyper::service::service_fn(move |req| {
+            let admin = admin.clone();
+            async move { Ok::<_, std::convert::Infallible>(admin.handle(req).await) }
+        });
+        let b = super::builder();
+        let conn = b.serve_connection(TokioIo::new(stream), svc);
+        tokio::pin!(conn);
+        tokio::select! {
+            _ = conn.as_mut() => {}
+            _ = shutdown.changed() => {
+                conn.as_mut().graceful_shutdown();
+                let _ = conn.await;
+            }
+        }
+    })
+}
