@@ -1,15 +1,13 @@
 //! Multipart upload handlers.
 
-use base64::Engine;
-use base64::engine::general_purpose::STANDARD as B64;
 use s3s::dto::*;
 use s3s::{S3Error, S3ErrorCode, S3Request, S3Response, S3Result};
 
 use super::S3Api;
 use super::object::{check_copy_conditions, copy_source};
 use super::util::{self, etag, ts};
-use crate::store::ingest_api::{ChecksumAlgorithm as Algo, Expect, checksum_b64};
-use crate::store::types::{Checksum, PartRecord, UploadRecord};
+use crate::store::ingest_api::{ChecksumAlgorithm as Algo, Expect};
+use crate::store::types::PartRecord;
 use crate::store::{BodyError, BodyStream, CompletePart};
 
 const MAX_PART_NUMBER: i32 = 10_000;
@@ -221,24 +219,6 @@ pub async fn upload_part_copy(
     Ok(S3Response::new(out))
 }
 
-/// COMPOSITE checksum: the checksum of the concatenated binary part checksums, suffixed `-N`.
-fn composite_checksum(
-    upload: &UploadRecord,
-    parts: &[crate::store::types::PartRef],
-) -> Option<Checksum> {
-    let algo = Algo::parse(upload.checksum_algorithm.as_deref()?)?;
-    let mut concat = Vec::new();
-    for p in parts {
-        let v = p.checksums.iter().find(|c| c.algorithm == algo.as_str())?;
-        concat.extend(B64.decode(&v.value).ok()?);
-    }
-    Some(Checksum {
-        algorithm: algo.as_str().to_owned(),
-        value: format!("{}-{}", checksum_b64(algo, &concat), parts.len()),
-        kind: "COMPOSITE".into(),
-    })
-}
-
 pub async fn complete_multipart_upload(
     api: &S3Api,
     req: S3Request<CompleteMultipartUploadInput>,
@@ -256,18 +236,31 @@ pub async fn complete_multipart_upload(
             .e_tag
             .map(|e| e.value().trim_matches('"').to_owned())
             .ok_or_else(malformed)?;
-        requested.push(CompletePart { number, etag });
+        let checksum = p
+            .checksum_crc32
+            .or(p.checksum_crc32c)
+            .or(p.checksum_crc64nvme)
+            .or(p.checksum_sha1)
+            .or(p.checksum_sha256);
+        requested.push(CompletePart {
+            number,
+            etag,
+            checksum,
+        });
     }
-    let upload = api.store.get_upload(&i.bucket, &i.key, &i.upload_id).ok();
-    let mut rec = api
+    let expected = [
+        (Algo::Crc32, i.checksum_crc32),
+        (Algo::Crc32c, i.checksum_crc32c),
+        (Algo::Crc64Nvme, i.checksum_crc64nvme),
+        (Algo::Sha1, i.checksum_sha1),
+        (Algo::Sha256, i.checksum_sha256),
+    ]
+    .into_iter()
+    .find_map(|(a, v)| v.map(|v| (a, v)));
+    let rec = api
         .store
-        .complete_upload(&i.bucket, &i.key, &i.upload_id, &requested)
+        .complete_upload(&i.bucket, &i.key, &i.upload_id, &requested, expected)
         .await?;
-    if let (Some(upload), crate::store::types::DataRef::Parts(parts)) = (&upload, &rec.data)
-        && let Some(c) = composite_checksum(upload, parts)
-    {
-        rec.checksums = vec![c];
-    }
     let mut out = CompleteMultipartUploadOutput {
         bucket: Some(i.bucket.clone()),
         key: Some(i.key.clone()),

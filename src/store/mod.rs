@@ -1,6 +1,7 @@
 //! The storage engine: a `Store` facade over a `MetaStore` (records) and a `DataStore` (bytes).
 //! It never sees HTTP; `s3/` translates requests into these calls.
 
+pub mod checksum;
 pub mod data;
 pub mod error;
 pub mod listing;
@@ -12,11 +13,13 @@ mod ingest;
 mod multipart;
 mod object;
 
+pub use checksum::ChecksumAlgorithm;
 pub use error::{StoreError, StoreResult};
-pub use ingest::{BodyError, BodyStream, ChecksumAlgorithm};
+pub use ingest::{BodyError, BodyStream};
 pub mod ingest_api {
     //! What the protocol layer needs to describe a body it hands over.
-    pub use super::ingest::{ChecksumAlgorithm, Expect, checksum_b64};
+    pub use super::checksum::{ChecksumAlgorithm, checksum_b64};
+    pub use super::ingest::Expect;
 }
 pub use meta::PutCond;
 pub use multipart::{CompletePart, UploadList};

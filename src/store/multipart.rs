@@ -6,12 +6,14 @@ use std::ops::Bound;
 use md5::{Digest, Md5};
 
 use super::Store;
+use super::checksum::{ChecksumAlgorithm, combine_crc, composite};
 use super::data::new_id;
 use super::error::{StoreError, StoreResult};
 use super::ingest::{Blob, BodyStream, Expect, ingest};
 use super::listing::{Entry, ListParams, OrderedScan, Step, list};
 use super::types::{
-    Acl, DataRef, ObjectAttrs, ObjectRecord, PartRecord, PartRef, UploadRecord, now_millis,
+    Acl, Checksum, DataRef, ObjectAttrs, ObjectRecord, PartRecord, PartRef, UploadRecord,
+    now_millis,
 };
 
 /// One entry of CompleteMultipartUpload's part list.
@@ -20,6 +22,8 @@ pub struct CompletePart {
     pub number: u32,
     /// Without quotes.
     pub etag: String,
+    /// The part's checksum in the upload's algorithm, when the client lists it.
+    pub checksum: Option<String>,
 }
 
 #[derive(Debug, Default)]
@@ -39,6 +43,43 @@ pub fn multipart_etag(part_etags: &[String]) -> String {
         }
     }
     format!("{}-{}", hex::encode(h.finalize()), part_etags.len())
+}
+
+/// The object's checksum from its parts': FULL_OBJECT (combined CRC) or COMPOSITE, as the upload
+/// was created. None when the upload has no algorithm or a part lacks its checksum.
+fn object_checksum(upload: &UploadRecord, parts: &[&PartRecord]) -> Option<Checksum> {
+    let algo = ChecksumAlgorithm::parse(upload.checksum_algorithm.as_deref()?)?;
+    let values: Vec<String> = parts
+        .iter()
+        .map(|p| {
+            p.checksums
+                .iter()
+                .find(|c| c.algorithm == algo.as_str())
+                .map(|c| c.value.clone())
+        })
+        .collect::<Option<_>>()?;
+    let full = match upload.checksum_type.as_deref() {
+        Some(t) => t == "FULL_OBJECT",
+        // AWS's default type: FULL_OBJECT for CRC64NVME, COMPOSITE otherwise.
+        None => algo == ChecksumAlgorithm::Crc64Nvme,
+    };
+    if full && algo.is_crc() {
+        let with_len: Vec<(String, u64)> = values
+            .into_iter()
+            .zip(parts.iter().map(|p| p.size))
+            .collect();
+        let value = combine_crc(algo, &with_len)?;
+        return Some(Checksum {
+            algorithm: algo.as_str().to_owned(),
+            value,
+            kind: "FULL_OBJECT".into(),
+        });
+    }
+    Some(Checksum {
+        algorithm: algo.as_str().to_owned(),
+        value: composite(algo, &values)?,
+        kind: "COMPOSITE".into(),
+    })
 }
 
 impl Store {
@@ -145,6 +186,7 @@ impl Store {
         key: &str,
         upload_id: &str,
         requested: &[CompletePart],
+        expected: Option<(ChecksumAlgorithm, String)>,
     ) -> StoreResult<ObjectRecord> {
         self.get_bucket(bucket)?;
         let Some(upload) = self.meta.get_upload(bucket, key, upload_id)? else {
@@ -172,6 +214,17 @@ impl Store {
                 .ok_or_else(|| {
                     StoreError::InvalidPart(format!("part {} with ETag {}", r.number, r.etag))
                 })?;
+            if let (Some(want), Some(algo)) = (&r.checksum, upload.checksum_algorithm.as_deref())
+                && part
+                    .checksums
+                    .iter()
+                    .any(|c| c.algorithm == algo && &c.value != want)
+            {
+                return Err(StoreError::InvalidPart(format!(
+                    "part {} with a different {algo} checksum",
+                    r.number
+                )));
+            }
             chosen.push(part);
         }
         if let Some((_, init)) = chosen.split_last()
@@ -199,8 +252,16 @@ impl Store {
                     })
                     .collect(),
             ),
-            checksums: Vec::new(),
+            checksums: object_checksum(&upload, &chosen).into_iter().collect(),
         };
+        if let Some((algo, want)) = expected {
+            let got = rec.checksums.iter().find(|c| c.algorithm == algo.as_str());
+            if got.is_some_and(|c| c.value != want.trim()) {
+                return Err(StoreError::ChecksumMismatch {
+                    algorithm: algo.as_str().to_owned(),
+                });
+            }
+        }
         let old = {
             let _guard = self.bucket_lock.read().unwrap_or_else(|p| p.into_inner());
             self.meta.complete_upload(&upload, &rec)?
