@@ -27,6 +27,12 @@ pub async fn put_object(
     let caller = api.caller(&req);
     let i = req.input;
     util::check_storage_class(i.storage_class.as_ref().map(|s| s.as_str()))?;
+    // Refuse an oversized body before reading any of it.
+    if i.content_length
+        .is_some_and(|n| n > 0 && n as u64 > api.store.limits.max_object_size)
+    {
+        return Err(crate::store::StoreError::EntityTooLarge.into());
+    }
     let expect = util::expect(
         &req.headers,
         i.content_length,
