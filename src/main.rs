@@ -5,16 +5,17 @@ use std::process::ExitCode;
 
 use clap::Parser;
 use s3server::config::{self, Args, Settings};
-use s3server::server::Server;
+use s3server::server::{Server, StartError};
 
 fn init_tracing(level: &str) {
     // s3s logs every S3 error response at error level; our access log already records them.
+    // (Targets match by string prefix: `s3s=off` would silence `s3server` too.)
     let directives = match level {
         "trace" | "debug" => level.to_owned(),
-        _ => format!("{level},s3s=off"),
+        _ => format!("{level},s3s::ops=off,s3s::service=off"),
     };
     let filter = tracing_subscriber::EnvFilter::try_new(&directives)
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,s3s=off"));
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr);
@@ -53,7 +54,13 @@ async fn run(settings: Settings) -> ExitCode {
         Err(e) => {
             tracing::error!(error = %e, "start-up failed");
             eprintln!("s3server: {e}");
-            return ExitCode::from(1);
+            // Bad TLS files are a configuration error, like a malformed config.json.
+            let code = if matches!(e, StartError::Tls(_)) {
+                2
+            } else {
+                1
+            };
+            return ExitCode::from(code);
         }
     };
     let addrs: Vec<String> = server.s3_addrs.iter().map(ToString::to_string).collect();

@@ -6,7 +6,6 @@ use http::{HeaderValue, Request, Response, StatusCode};
 use hyper::body::Incoming;
 use hyper_util::rt::TokioIo;
 use s3s::Body;
-use tokio::net::TcpStream;
 use tokio::sync::watch;
 
 use crate::store::Store;
@@ -69,7 +68,8 @@ impl Admin {
 
 pub fn serve(
     admin: Arc<Admin>,
-    (stream, mut shutdown): (TcpStream, watch::Receiver<bool>),
+    io: Box<dyn super::Io>,
+    mut shutdown: watch::Receiver<bool>,
 ) -> super::ConnFuture {
     Box::pin(async move {
         let svc = hyper::service::service_fn(move |req| {
@@ -77,7 +77,7 @@ pub fn serve(
             async move { Ok::<_, std::convert::Infallible>(admin.handle(req).await) }
         });
         let b = super::builder();
-        let conn = b.serve_connection(TokioIo::new(stream), svc);
+        let conn = b.serve_connection(TokioIo::new(io), svc);
         tokio::pin!(conn);
         tokio::select! {
             _ = conn.as_mut() => {}

@@ -3,6 +3,7 @@
 
 mod admin;
 mod http_layer;
+pub mod tls;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -24,6 +25,8 @@ pub use http_layer::App;
 pub enum StartError {
     #[error("cannot open the store: {0}")]
     Store(#[from] StoreError),
+    #[error(transparent)]
+    Tls(#[from] tls::TlsError),
     #[error("cannot listen on {addr}: {source}")]
     Bind {
         addr: SocketAddr,
@@ -91,41 +94,32 @@ impl Server {
             opts,
         );
         let app = Arc::new(App::new(s3, store.clone()));
+        let tls = settings.tls.as_ref().map(tls::acceptor).transpose()?;
         let (tx, rx) = watch::channel(false);
         let mut tasks = JoinSet::new();
         let mut s3_addrs = Vec::new();
         for addr in &settings.listen {
-            let l = TcpListener::bind(addr)
-                .await
-                .map_err(|source| StartError::Bind {
-                    addr: *addr,
-                    source,
-                })?;
-            s3_addrs.push(l.local_addr().map_err(|source| StartError::Bind {
-                addr: *addr,
-                source,
-            })?);
-            let app = app.clone();
-            tasks.spawn(accept_loop(l, rx.clone(), move |stream| {
-                serve_s3(app.clone(), stream)
+            let (l, local) = bind(*addr).await?;
+            s3_addrs.push(local);
+            let (app, tls) = (app.clone(), tls.clone());
+            tasks.spawn(accept_loop(l, rx.clone(), move |conn| {
+                let app = app.clone();
+                with_tls(tls.clone(), conn, move |io, shutdown| {
+                    serve_s3(app, io, shutdown)
+                })
             }));
         }
         let mut admin_addrs = Vec::new();
         let admin = Arc::new(admin::Admin::new(store.clone()));
         for addr in &settings.metrics_listen {
-            let l = TcpListener::bind(addr)
-                .await
-                .map_err(|source| StartError::Bind {
-                    addr: *addr,
-                    source,
-                })?;
-            admin_addrs.push(l.local_addr().map_err(|source| StartError::Bind {
-                addr: *addr,
-                source,
-            })?);
-            let admin = admin.clone();
-            tasks.spawn(accept_loop(l, rx.clone(), move |stream| {
-                admin::serve(admin.clone(), stream)
+            let (l, local) = bind(*addr).await?;
+            admin_addrs.push(local);
+            let (admin, tls) = (admin.clone(), tls.clone());
+            tasks.spawn(accept_loop(l, rx.clone(), move |conn| {
+                let admin = admin.clone();
+                with_tls(tls.clone(), conn, move |io, shutdown| {
+                    admin::serve(admin, io, shutdown)
+                })
             }));
         }
         Ok(Server {
@@ -145,6 +139,13 @@ impl Server {
             tracing::error!(error = %e, "final metadata flush failed");
         }
     }
+}
+
+async fn bind(addr: SocketAddr) -> Result<(TcpListener, SocketAddr), StartError> {
+    let err = |source| StartError::Bind { addr, source };
+    let l = TcpListener::bind(addr).await.map_err(err)?;
+    let local = l.local_addr().map_err(err)?;
+    Ok((l, local))
 }
 
 type ConnFuture = std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>>;
@@ -191,18 +192,46 @@ pub(crate) fn builder() -> auto::Builder<TokioExecutor> {
     b
 }
 
-fn serve_s3(
-    app: Arc<App>,
-    (stream, mut shutdown): (TcpStream, watch::Receiver<bool>),
-) -> ConnFuture {
+/// A connection's byte stream, plain or TLS.
+pub(crate) trait Io:
+    tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static
+{
+}
+impl<T: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static> Io for T {}
+
+/// How long a client may take to finish the TLS handshake.
+const TLS_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+
+fn with_tls<F>(
+    tls: Option<tokio_rustls::TlsAcceptor>,
+    (stream, shutdown): (TcpStream, watch::Receiver<bool>),
+    serve: F,
+) -> ConnFuture
+where
+    F: FnOnce(Box<dyn Io>, watch::Receiver<bool>) -> ConnFuture + Send + 'static,
+{
     Box::pin(async move {
-        let peer = stream.peer_addr().ok();
+        match tls {
+            None => serve(Box::new(stream), shutdown).await,
+            Some(acceptor) => {
+                match tokio::time::timeout(TLS_HANDSHAKE_TIMEOUT, acceptor.accept(stream)).await {
+                    Ok(Ok(tls_stream)) => serve(Box::new(tls_stream), shutdown).await,
+                    Ok(Err(e)) => tracing::debug!(error = %e, "TLS handshake failed"),
+                    Err(_) => tracing::debug!("TLS handshake timed out"),
+                }
+            }
+        }
+    })
+}
+
+fn serve_s3(app: Arc<App>, io: Box<dyn Io>, mut shutdown: watch::Receiver<bool>) -> ConnFuture {
+    Box::pin(async move {
         let svc = hyper::service::service_fn(move |req| {
             let app = app.clone();
-            async move { Ok::<_, std::convert::Infallible>(app.handle(req, peer).await) }
+            async move { Ok::<_, std::convert::Infallible>(app.handle(req, None).await) }
         });
         let b = builder();
-        let conn = b.serve_connection(TokioIo::new(stream), svc);
+        let conn = b.serve_connection(TokioIo::new(io), svc);
         tokio::pin!(conn);
         tokio::select! {
             res = conn.as_mut() => { if let Err(e) = res { tracing::debug!(error = %e, "connection ended with error"); } }
