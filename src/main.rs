@@ -16,26 +16,17 @@ fn init_tracing(level: &str) {
     };
     let filter = tracing_subscriber::EnvFilter::try_new(&directives)
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr);
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
     if std::io::stderr().is_terminal() {
         builder.init();
     } else {
-        builder
-            .json()
-            .flatten_event(true)
-            .with_current_span(false)
-            .init();
+        builder.json().flatten_event(true).with_current_span(false).init();
     }
 }
 
 async fn wait_for_signal() {
     use tokio::signal::unix::{SignalKind, signal};
-    match (
-        signal(SignalKind::terminate()),
-        signal(SignalKind::interrupt()),
-    ) {
+    match (signal(SignalKind::terminate()), signal(SignalKind::interrupt())) {
         (Ok(mut term), Ok(mut int)) => {
             tokio::select! {
                 _ = term.recv() => {}
@@ -55,11 +46,7 @@ async fn run(settings: Settings) -> ExitCode {
             tracing::error!(error = %e, "start-up failed");
             eprintln!("s3server: {e}");
             // Bad TLS files are a configuration error, like a malformed config.json.
-            let code = if matches!(e, StartError::Tls(_)) {
-                2
-            } else {
-                1
-            };
+            let code = if matches!(e, StartError::Tls(_)) { 2 } else { 1 };
             return ExitCode::from(code);
         }
     };
@@ -93,10 +80,7 @@ fn main() -> ExitCode {
     for w in &settings.warnings {
         tracing::warn!("{w}");
     }
-    let rt = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
+    let rt = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("s3server: cannot start the runtime: {e}");

@@ -13,8 +13,7 @@ const DEFAULT_AUTH_FILE: &str = "conf/authdata.json";
 
 /// The canonical ID CloudServer gives both its sample account and the SCALITY_* account, so
 /// objects written under either keep the same owner when switching between them.
-const SAMPLE_CANONICAL_ID: &str =
-    "79a59df900b949e55d96a1e698fbacedfd6e09d98eacf8f8d5218e7cd47ef2be";
+const SAMPLE_CANONICAL_ID: &str = "79a59df900b949e55d96a1e698fbacedfd6e09d98eacf8f8d5218e7cd47ef2be";
 
 /// Returns the accounts and the file they came from (None for the environment or built-ins).
 pub(super) fn load_accounts(
@@ -23,13 +22,8 @@ pub(super) fn load_accounts(
     base: &Path,
     warnings: &mut Vec<String>,
 ) -> Result<(Vec<Account>, Option<PathBuf>), ConfigError> {
-    let explicit = env("S3AUTH_CONFIG")
-        .map(PathBuf::from)
-        .or_else(|| args.auth_config.clone());
-    match (
-        env("SCALITY_ACCESS_KEY_ID"),
-        env("SCALITY_SECRET_ACCESS_KEY"),
-    ) {
+    let explicit = env("S3AUTH_CONFIG").map(PathBuf::from).or_else(|| args.auth_config.clone());
+    match (env("SCALITY_ACCESS_KEY_ID"), env("SCALITY_SECRET_ACCESS_KEY")) {
         (Some(access), Some(secret)) => {
             if let Some(p) = &explicit {
                 warnings.push(format!(
@@ -40,16 +34,10 @@ pub(super) fn load_accounts(
             return Ok((vec![env_account(access, secret)], None));
         }
         (Some(_), None) => {
-            return Err(pair_error(
-                "SCALITY_SECRET_ACCESS_KEY",
-                "SCALITY_ACCESS_KEY_ID",
-            ));
+            return Err(pair_error("SCALITY_SECRET_ACCESS_KEY", "SCALITY_ACCESS_KEY_ID"));
         }
         (None, Some(_)) => {
-            return Err(pair_error(
-                "SCALITY_ACCESS_KEY_ID",
-                "SCALITY_SECRET_ACCESS_KEY",
-            ));
+            return Err(pair_error("SCALITY_ACCESS_KEY_ID", "SCALITY_SECRET_ACCESS_KEY"));
         }
         (None, None) => {}
     }
@@ -59,8 +47,7 @@ pub(super) fn load_accounts(
         None => {
             let path = base.join(DEFAULT_AUTH_FILE);
             // Only a missing default file falls back; an unreadable one is still an error.
-            if matches!(std::fs::metadata(&path), Err(e) if e.kind() == std::io::ErrorKind::NotFound)
-            {
+            if matches!(std::fs::metadata(&path), Err(e) if e.kind() == std::io::ErrorKind::NotFound) {
                 warnings.push(format!(
                     "{} not found; using the built-in sample accounts (accessKey1, accessKey2), \
                      which must not be used in production",
@@ -77,10 +64,7 @@ pub(super) fn load_accounts(
 }
 
 fn pair_error(missing: &'static str, present: &str) -> ConfigError {
-    ConfigError::Env {
-        var: missing,
-        msg: format!("must be set together with {present}"),
-    }
+    ConfigError::Env { var: missing, msg: format!("must be set together with {present}") }
 }
 
 /// The account CloudServer builds from SCALITY_ACCESS_KEY_ID / SCALITY_SECRET_ACCESS_KEY.
@@ -109,41 +93,25 @@ pub(super) fn builtin_accounts() -> Vec<Account> {
     };
     vec![
         account("Bart", 1, SAMPLE_CANONICAL_ID),
-        account(
-            "Lisa",
-            2,
-            "79a59df900b949e55d96a1e698fbacedfd6e09d98eacf8f8d5218e7cd47ef2bf",
-        ),
+        account("Lisa", 2, "79a59df900b949e55d96a1e698fbacedfd6e09d98eacf8f8d5218e7cd47ef2bf"),
     ]
 }
 
 /// Parses an authdata.json document. Fields beyond the ones we use (`users`, ...) are ignored.
-pub(super) fn parse_accounts(
-    path: &Path,
-    text: &str,
-    warnings: &mut Vec<String>,
-) -> Result<Vec<Account>, ConfigError> {
+pub(super) fn parse_accounts(path: &Path, text: &str, warnings: &mut Vec<String>) -> Result<Vec<Account>, ConfigError> {
     let root = parse_json(path, text)?;
-    let invalid = |msg: String| ConfigError::Invalid {
-        path: path.to_path_buf(),
-        msg,
-    };
+    let invalid = |msg: String| ConfigError::Invalid { path: path.to_path_buf(), msg };
     let list = root
         .get("accounts")
         .and_then(Value::as_array)
         .ok_or_else(|| invalid("`accounts` must be a list of accounts".into()))?;
     if list.is_empty() {
-        warnings.push(format!(
-            "{}: no accounts; every request will be denied",
-            path.display()
-        ));
+        warnings.push(format!("{}: no accounts; every request will be denied", path.display()));
     }
 
     let mut accounts = Vec::with_capacity(list.len());
     for (i, v) in list.iter().enumerate() {
-        let obj = v
-            .as_object()
-            .ok_or_else(|| invalid(format!("accounts[{i}] must be an object")))?;
+        let obj = v.as_object().ok_or_else(|| invalid(format!("accounts[{i}] must be an object")))?;
         accounts.push(parse_account(obj).map_err(|m| invalid(format!("accounts[{i}]: {m}")))?);
     }
 
@@ -153,10 +121,7 @@ pub(super) fn parse_accounts(
     for a in &accounts {
         for (access, _) in &a.keys {
             if let Some(other) = owners.insert(access, &a.name) {
-                return Err(invalid(format!(
-                    "access key `{access}` is given to both `{other}` and `{}`",
-                    a.name
-                )));
+                return Err(invalid(format!("access key `{access}` is given to both `{other}` and `{}`", a.name)));
             }
         }
         if let Some(other) = ids.insert(&a.canonical_id, &a.name) {
@@ -168,11 +133,7 @@ pub(super) fn parse_accounts(
             ));
         }
         if a.keys.is_empty() {
-            warnings.push(format!(
-                "{}: account `{}` has no keys",
-                path.display(),
-                a.name
-            ));
+            warnings.push(format!("{}: account `{}` has no keys", path.display(), a.name));
         }
     }
     Ok(accounts)
@@ -193,39 +154,21 @@ fn parse_account(obj: &Map<String, Value>) -> Result<Account, String> {
     let arn = string("arn").map_err(err)?;
     let shortid = match string("shortid").map_err(err)? {
         Some(id) => id,
-        None => arn
-            .as_deref()
-            .and_then(account_id_in_arn)
-            .unwrap_or_else(|| derived_shortid(&name)),
+        None => arn.as_deref().and_then(account_id_in_arn).unwrap_or_else(|| derived_shortid(&name)),
     };
     let arn = arn.unwrap_or_else(|| format!("arn:aws:iam::{shortid}:root"));
-    let canonical_id = string("canonicalID")
-        .map_err(err)?
-        .unwrap_or_else(|| derived_canonical_id(&name));
+    let canonical_id = string("canonicalID").map_err(err)?.unwrap_or_else(|| derived_canonical_id(&name));
 
     // Current files have "keys": [{access, secret}]; old ones a single {access, secret} object.
     let keys = match field(obj, "keys") {
         None => Vec::new(),
-        Some(Value::Array(list)) => list
-            .iter()
-            .map(key_pair)
-            .collect::<Result<_, _>>()
-            .map_err(err)?,
+        Some(Value::Array(list)) => list.iter().map(key_pair).collect::<Result<_, _>>().map_err(err)?,
         Some(v @ Value::Object(_)) => vec![key_pair(v).map_err(err)?],
         Some(_) => {
-            return Err(err(
-                "`keys` must be a list of {\"access\", \"secret\"} objects".into(),
-            ));
+            return Err(err("`keys` must be a list of {\"access\", \"secret\"} objects".into()));
         }
     };
-    Ok(Account {
-        name,
-        email,
-        arn,
-        canonical_id,
-        shortid,
-        keys,
-    })
+    Ok(Account { name, email, arn, canonical_id, shortid, keys })
 }
 
 fn key_pair(v: &Value) -> Result<(String, String), String> {
@@ -234,11 +177,7 @@ fn key_pair(v: &Value) -> Result<(String, String), String> {
             .and_then(Value::as_str)
             .filter(|s| !s.is_empty())
             .map(str::to_string)
-            .ok_or_else(|| {
-                format!(
-                    "every key needs non-empty `access` and `secret` strings (`{k}` is missing)"
-                )
-            })
+            .ok_or_else(|| format!("every key needs non-empty `access` and `secret` strings (`{k}` is missing)"))
     };
     Ok((get("access")?, get("secret")?))
 }
@@ -246,9 +185,7 @@ fn key_pair(v: &Value) -> Result<(String, String), String> {
 /// The 12-digit account id in "arn:aws:iam::123456789012:root" (or CloudServer's
 /// sample spelling "aws::iam:123456789012:root").
 fn account_id_in_arn(arn: &str) -> Option<String> {
-    arn.split(':')
-        .find(|p| p.len() == 12 && p.bytes().all(|b| b.is_ascii_digit()))
-        .map(str::to_string)
+    arn.split(':').find(|p| p.len() == 12 && p.bytes().all(|b| b.is_ascii_digit())).map(str::to_string)
 }
 
 /// A stable 64-hex-digit canonical ID, so ownership survives restarts for accounts without one.

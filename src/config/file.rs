@@ -99,10 +99,7 @@ pub(super) struct FileConfig {
 }
 
 pub(super) fn read_text(path: &Path) -> Result<String, ConfigError> {
-    std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
-        path: path.to_path_buf(),
-        source,
-    })
+    std::fs::read_to_string(path).map_err(|source| ConfigError::Read { path: path.to_path_buf(), source })
 }
 
 pub(super) fn parse_json(path: &Path, text: &str) -> Result<Value, ConfigError> {
@@ -113,12 +110,7 @@ pub(super) fn parse_json(path: &Path, text: &str) -> Result<Value, ConfigError> 
         let full = e.to_string();
         let suffix = format!(" at line {} column {}", e.line(), e.column());
         let msg = full.strip_suffix(&suffix).unwrap_or(&full).to_string();
-        ConfigError::Syntax {
-            path: path.to_path_buf(),
-            line: e.line(),
-            column: e.column(),
-            msg,
-        }
+        ConfigError::Syntax { path: path.to_path_buf(), line: e.line(), column: e.column(), msg }
     })
 }
 
@@ -128,16 +120,10 @@ pub(super) fn field<'a>(obj: &'a Map<String, Value>, key: &str) -> Option<&'a Va
 }
 
 /// Reads and validates config.json; the error messages name keys the way the file spells them.
-pub(super) fn parse_config_file(
-    path: &Path,
-    warnings: &mut Vec<String>,
-) -> Result<FileConfig, ConfigError> {
+pub(super) fn parse_config_file(path: &Path, warnings: &mut Vec<String>) -> Result<FileConfig, ConfigError> {
     let text = read_text(path)?;
     let root = parse_json(path, &text)?;
-    let invalid = |msg: String| ConfigError::Invalid {
-        path: path.to_path_buf(),
-        msg,
-    };
+    let invalid = |msg: String| ConfigError::Invalid { path: path.to_path_buf(), msg };
     let Value::Object(obj) = root else {
         return Err(invalid("the top level must be a JSON object".to_string()));
     };
@@ -155,14 +141,12 @@ pub(super) fn parse_config_file(
     };
 
     if let Some(v) = field(&obj, "restEndpoints") {
-        let map = v.as_object().ok_or_else(|| {
-            invalid("`restEndpoints` must be an object mapping host names to locations".into())
-        })?;
+        let map = v
+            .as_object()
+            .ok_or_else(|| invalid("`restEndpoints` must be an object mapping host names to locations".into()))?;
         for (host, location) in map {
             if !location.is_string() {
-                return Err(invalid(format!(
-                    "`restEndpoints.{host}` must be a string (a location name)"
-                )));
+                return Err(invalid(format!("`restEndpoints.{host}` must be a string (a location name)")));
             }
             fc.rest_endpoints.push(host.clone());
         }
@@ -171,59 +155,35 @@ pub(super) fn parse_config_file(
         && string_list(v).is_none()
     {
         // Not used (no website hosting), so a bad value costs nothing but a warning.
-        warnings.push(format!(
-            "{}: `websiteEndpoints` should be a list of strings; ignored",
-            path.display()
-        ));
+        warnings.push(format!("{}: `websiteEndpoints` should be a list of strings; ignored", path.display()));
     }
     if let Some(v) = field(&obj, "certFilePaths") {
         fc.tls = tls_paths(path, v, warnings).map_err(invalid)?;
     }
     if let Some(tls) = &fc.tls {
         // Fail at start-up, with the path, rather than at the first TLS handshake.
-        for p in [Some(&tls.key), Some(&tls.cert), tls.ca.as_ref()]
-            .into_iter()
-            .flatten()
-        {
-            std::fs::File::open(p).map_err(|source| ConfigError::Read {
-                path: p.clone(),
-                source,
-            })?;
+        for p in [Some(&tls.key), Some(&tls.cert), tls.ca.as_ref()].into_iter().flatten() {
+            std::fs::File::open(p).map_err(|source| ConfigError::Read { path: p.clone(), source })?;
         }
     }
     if let Some(v) = field(&obj, "healthChecks") {
-        let hc = v
-            .as_object()
-            .ok_or_else(|| invalid("`healthChecks` must be an object".into()))?;
-        warn_unknown(
-            path,
-            "healthChecks",
-            hc,
-            &["allowFrom", "enableInternalRoute"],
-            warnings,
-        );
+        let hc = v.as_object().ok_or_else(|| invalid("`healthChecks` must be an object".into()))?;
+        warn_unknown(path, "healthChecks", hc, &["allowFrom", "enableInternalRoute"], warnings);
         if let Some(list) = field(hc, "allowFrom") {
-            let list = string_list(list).ok_or_else(|| {
-                invalid("`healthChecks.allowFrom` must be a list of strings".into())
-            })?;
+            let list = string_list(list)
+                .ok_or_else(|| invalid("`healthChecks.allowFrom` must be a list of strings".into()))?;
             for cidr in &list {
-                net::validate_cidr(cidr)
-                    .map_err(|m| invalid(format!("`healthChecks.allowFrom`: {m}")))?;
+                net::validate_cidr(cidr).map_err(|m| invalid(format!("`healthChecks.allowFrom`: {m}")))?;
             }
             fc.allow_from = list;
         }
     }
     if let Some(v) = field(&obj, "log") {
-        let log = v
-            .as_object()
-            .ok_or_else(|| invalid("`log` must be an object".into()))?;
+        let log = v.as_object().ok_or_else(|| invalid("`log` must be an object".into()))?;
         warn_unknown(path, "log", log, &["logLevel", "dumpLevel"], warnings);
         if let Some(level) = field(log, "logLevel") {
-            let s = level
-                .as_str()
-                .ok_or_else(|| invalid("`log.logLevel` must be a string".into()))?;
-            let l = normalize_level(s)
-                .ok_or_else(|| invalid(format!("`log.logLevel`: {}", bad_level(s))))?;
+            let s = level.as_str().ok_or_else(|| invalid("`log.logLevel` must be a string".into()))?;
+            let l = normalize_level(s).ok_or_else(|| invalid(format!("`log.logLevel`: {}", bad_level(s))))?;
             fc.log_level = Some(l.to_string());
         }
         // dumpLevel is werelogs' buffered-dump threshold; accepted, nothing to apply it to.
@@ -237,26 +197,14 @@ pub(super) fn parse_config_file(
     Ok(fc)
 }
 
-fn warn_unknown(
-    path: &Path,
-    section: &str,
-    obj: &Map<String, Value>,
-    known: &[&str],
-    warnings: &mut Vec<String>,
-) {
+fn warn_unknown(path: &Path, section: &str, obj: &Map<String, Value>, known: &[&str], warnings: &mut Vec<String>) {
     for key in obj.keys().filter(|k| !known.contains(&k.as_str())) {
-        warnings.push(format!(
-            "{}: unknown key `{section}.{key}` ignored",
-            path.display()
-        ));
+        warnings.push(format!("{}: unknown key `{section}.{key}` ignored", path.display()));
     }
 }
 
 fn string_list(v: &Value) -> Option<Vec<String>> {
-    v.as_array()?
-        .iter()
-        .map(|e| e.as_str().map(str::to_string))
-        .collect()
+    v.as_array()?.iter().map(|e| e.as_str().map(str::to_string)).collect()
 }
 
 fn port_field(obj: &Map<String, Value>, key: &str) -> Result<Option<u16>, String> {
@@ -273,34 +221,19 @@ fn endpoints_field(obj: &Map<String, Value>, key: &str) -> Result<Vec<Endpoint>,
     let Some(v) = field(obj, key) else {
         return Ok(Vec::new());
     };
-    let list =
-        string_list(v).ok_or_else(|| format!("`{key}` must be a list of \"ip:port\" strings"))?;
+    let list = string_list(v).ok_or_else(|| format!("`{key}` must be a list of \"ip:port\" strings"))?;
     list.iter()
         .map(|s| match net::parse_endpoint(s) {
-            Ok(Endpoint { port: Some(0), .. }) => {
-                Err(format!("`{key}`: port in `{s}` must be 1-65535"))
-            }
+            Ok(Endpoint { port: Some(0), .. }) => Err(format!("`{key}`: port in `{s}` must be 1-65535")),
             Ok(ep) => Ok(ep),
             Err(m) => Err(format!("`{key}`: {m}")),
         })
         .collect()
 }
 
-fn tls_paths(
-    config: &Path,
-    v: &Value,
-    warnings: &mut Vec<String>,
-) -> Result<Option<TlsPaths>, String> {
-    let obj = v
-        .as_object()
-        .ok_or("`certFilePaths` must be an object with `key`, `cert` and optional `ca`")?;
-    warn_unknown(
-        config,
-        "certFilePaths",
-        obj,
-        &["key", "cert", "ca"],
-        warnings,
-    );
+fn tls_paths(config: &Path, v: &Value, warnings: &mut Vec<String>) -> Result<Option<TlsPaths>, String> {
+    let obj = v.as_object().ok_or("`certFilePaths` must be an object with `key`, `cert` and optional `ca`")?;
+    warn_unknown(config, "certFilePaths", obj, &["key", "cert", "ca"], warnings);
     let get = |k: &str| -> Result<Option<PathBuf>, String> {
         match field(obj, k) {
             None => Ok(None),
@@ -310,9 +243,7 @@ fn tls_paths(
                 let dir = config.parent().unwrap_or(Path::new(""));
                 Ok(Some(dir.join(s)))
             }
-            Some(_) => Err(format!(
-                "certFilePaths: `{k}` must be a string (a file path)"
-            )),
+            Some(_) => Err(format!("certFilePaths: `{k}` must be a string (a file path)")),
         }
     };
     let (key, cert, ca) = (get("key")?, get("cert")?, get("ca")?);
@@ -330,8 +261,7 @@ fn check_requests(v: &Value, warnings: &mut Vec<String>, path: &Path) -> Result<
         return Err("`requests.viaProxy` must be true or false".into());
     }
     if let Some(list) = field(obj, "trustedProxyCIDRs") {
-        let list =
-            string_list(list).ok_or("`requests.trustedProxyCIDRs` must be a list of strings")?;
+        let list = string_list(list).ok_or("`requests.trustedProxyCIDRs` must be a list of strings")?;
         for cidr in &list {
             net::validate_cidr(cidr).map_err(|m| format!("`requests.trustedProxyCIDRs`: {m}"))?;
         }

@@ -23,11 +23,7 @@ use file::FileConfig;
 use net::Endpoint;
 
 #[derive(clap::Parser, Debug, Clone, Default)]
-#[command(
-    name = "s3server",
-    version,
-    about = "S3-compatible object store (CloudServer drop-in)"
-)]
+#[command(name = "s3server", version, about = "S3-compatible object store (CloudServer drop-in)")]
 pub struct Args {
     /// CloudServer-style config.json (env S3_CONFIG_FILE wins; default ./config.json if present)
     #[arg(long, value_name = "FILE")]
@@ -78,11 +74,7 @@ pub struct Account {
 
 impl std::fmt::Debug for Account {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let keys: Vec<(&str, &str)> = self
-            .keys
-            .iter()
-            .map(|(access, _)| (access.as_str(), "<redacted>"))
-            .collect();
+        let keys: Vec<(&str, &str)> = self.keys.iter().map(|(access, _)| (access.as_str(), "<redacted>")).collect();
         f.debug_struct("Account")
             .field("name", &self.name)
             .field("email", &self.email)
@@ -135,12 +127,7 @@ pub enum ConfigError {
         source: std::io::Error,
     },
     #[error("{}:{line}:{column}: {msg}", .path.display())]
-    Syntax {
-        path: PathBuf,
-        line: usize,
-        column: usize,
-        msg: String,
-    },
+    Syntax { path: PathBuf, line: usize, column: usize, msg: String },
     /// A well-formed file with a value we cannot use.
     #[error("{}: {msg}", .path.display())]
     Invalid { path: PathBuf, msg: String },
@@ -184,33 +171,19 @@ pub fn load(args: &Args) -> Result<Settings, ConfigError> {
 }
 
 /// Loads the configuration with `env` standing in for the process environment.
-pub fn load_with_env(
-    args: &Args,
-    env: &dyn Fn(&str) -> Option<String>,
-) -> Result<Settings, ConfigError> {
+pub fn load_with_env(args: &Args, env: &dyn Fn(&str) -> Option<String>) -> Result<Settings, ConfigError> {
     // An empty base keeps relative paths relative to the current directory, unchanged.
     load_in(args, env, Path::new(""))
 }
 
 /// The real loader; `base` is the directory that default and relative file names are looked up
 /// in (the current directory in production, a temp dir in tests).
-fn load_in(
-    args: &Args,
-    env: &dyn Fn(&str) -> Option<String>,
-    base: &Path,
-) -> Result<Settings, ConfigError> {
+fn load_in(args: &Args, env: &dyn Fn(&str) -> Option<String>, base: &Path) -> Result<Settings, ConfigError> {
     // Like CloudServer (`if (process.env.X)`), a variable set to the empty string counts as unset.
-    let env = |name: &str| {
-        env(name)
-            .map(|v| v.trim().to_string())
-            .filter(|v| !v.is_empty())
-    };
+    let env = |name: &str| env(name).map(|v| v.trim().to_string()).filter(|v| !v.is_empty());
     let mut warnings = Vec::new();
 
-    let config_file = match env("S3_CONFIG_FILE")
-        .map(PathBuf::from)
-        .or_else(|| args.config.clone())
-    {
+    let config_file = match env("S3_CONFIG_FILE").map(PathBuf::from).or_else(|| args.config.clone()) {
         Some(p) => Some(find_explicit(base, &p)),
         None => Some(base.join("config.json")).filter(|p| p.is_file()),
     };
@@ -233,8 +206,8 @@ fn load_in(
     let (accounts, auth_file) = authdata::load_accounts(args, &env, base, &mut warnings)?;
     let health_allow_from = health_allow_from(file.allow_from, env("HEALTHCHECKS_ALLOWFROM"))?;
     let log_level = log_level(file.log_level, args, env("LOG_LEVEL"), &mut warnings)?;
-    let mpu_testing = env("MPU_TESTING")
-        .is_some_and(|v| matches!(v.to_ascii_lowercase().as_str(), "yes" | "true" | "1"));
+    let mpu_testing =
+        env("MPU_TESTING").is_some_and(|v| matches!(v.to_ascii_lowercase().as_str(), "yes" | "true" | "1"));
     let presign_max_expiry_secs = presign_expiry(env("PRE_SIGN_URL_EXPIRY"), &mut warnings)?;
     // REMOTE_MANAGEMENT_DISABLE is accepted and ignored: there is no remote management to disable.
 
@@ -290,18 +263,12 @@ fn listeners(
     }
     if let Some(addr) = env("LISTEN_ADDR") {
         // CloudServer's entrypoint turns LISTEN_ADDR into listenOn ["<addr>:8000"].
-        let ep = net::parse_endpoint(&addr).map_err(|msg| ConfigError::Env {
-            var: "LISTEN_ADDR",
-            msg,
-        })?;
+        let ep = net::parse_endpoint(&addr).map_err(|msg| ConfigError::Env { var: "LISTEN_ADDR", msg })?;
         listen = vec![ep];
     }
     let listen = net::to_socket_addrs(&listen, port);
 
-    let metrics_port = args
-        .metrics_port
-        .or(file.metrics_port)
-        .unwrap_or(DEFAULT_METRICS_PORT);
+    let metrics_port = args.metrics_port.or(file.metrics_port).unwrap_or(DEFAULT_METRICS_PORT);
     let mut metrics = file.metrics_listen_on.clone();
     if args.metrics_port.is_some() {
         metrics.iter_mut().for_each(|e| e.port = args.metrics_port);
@@ -339,9 +306,9 @@ fn parse_backend(value: &str) -> Result<Backend, String> {
     match value.to_ascii_lowercase().as_str() {
         "file" => Ok(Backend::File),
         "mem" => Ok(Backend::Mem),
-        "scality" | "cdmi" | "mongodb" | "multiple" => Err(format!(
-            "backend `{value}` is a CloudServer backend this server does not provide; use file or mem"
-        )),
+        "scality" | "cdmi" | "mongodb" | "multiple" => {
+            Err(format!("backend `{value}` is a CloudServer backend this server does not provide; use file or mem"))
+        }
         _ => Err(format!("unknown backend `{value}`; expected file or mem")),
     }
 }
@@ -353,16 +320,10 @@ fn backends(
 ) -> Result<(Backend, Backend), ConfigError> {
     let mut both = Backend::File;
     if let Some(b) = &args.backend {
-        both = parse_backend(b).map_err(|msg| ConfigError::Flag {
-            flag: "backend",
-            msg,
-        })?;
+        both = parse_backend(b).map_err(|msg| ConfigError::Flag { flag: "backend", msg })?;
     }
     if let Some(b) = env("S3BACKEND") {
-        both = parse_backend(&b).map_err(|msg| ConfigError::Env {
-            var: "S3BACKEND",
-            msg,
-        })?;
+        both = parse_backend(&b).map_err(|msg| ConfigError::Env { var: "S3BACKEND", msg })?;
     }
     let (mut data, mut metadata) = (both, both);
     if let Some(b) = env("S3DATA") {
@@ -379,10 +340,7 @@ fn backends(
         };
     }
     if let Some(b) = env("S3METADATA") {
-        metadata = parse_backend(&b).map_err(|msg| ConfigError::Env {
-            var: "S3METADATA",
-            msg,
-        })?;
+        metadata = parse_backend(&b).map_err(|msg| ConfigError::Env { var: "S3METADATA", msg })?;
     }
     Ok((data, metadata))
 }
@@ -390,11 +348,8 @@ fn backends(
 /// The built-in hosts, then config.json's restEndpoints, then ENDPOINT, without duplicates.
 fn rest_endpoints(from_file: &[String], from_env: Option<String>) -> Vec<String> {
     let from_env = from_env.unwrap_or_default();
-    let hosts = BUILTIN_ENDPOINTS
-        .iter()
-        .copied()
-        .chain(from_file.iter().map(String::as_str))
-        .chain(from_env.split(','));
+    let hosts =
+        BUILTIN_ENDPOINTS.iter().copied().chain(from_file.iter().map(String::as_str)).chain(from_env.split(','));
     let mut out: Vec<String> = Vec::new();
     for host in hosts {
         if let Some(h) = net::normalize_host(host)
@@ -407,22 +362,12 @@ fn rest_endpoints(from_file: &[String], from_env: Option<String>) -> Vec<String>
 }
 
 /// Loopback, then either HEALTHCHECKS_ALLOWFROM or config.json's list (the environment wins).
-fn health_allow_from(
-    from_file: Vec<String>,
-    from_env: Option<String>,
-) -> Result<Vec<String>, ConfigError> {
+fn health_allow_from(from_file: Vec<String>, from_env: Option<String>) -> Result<Vec<String>, ConfigError> {
     let extra = match from_env {
         Some(list) => {
-            let list: Vec<String> = list
-                .split(',')
-                .map(|s| s.trim().to_string())
-                .filter(|s| !s.is_empty())
-                .collect();
+            let list: Vec<String> = list.split(',').map(|s| s.trim().to_string()).filter(|s| !s.is_empty()).collect();
             for cidr in &list {
-                net::validate_cidr(cidr).map_err(|msg| ConfigError::Env {
-                    var: "HEALTHCHECKS_ALLOWFROM",
-                    msg,
-                })?;
+                net::validate_cidr(cidr).map_err(|msg| ConfigError::Env { var: "HEALTHCHECKS_ALLOWFROM", msg })?;
             }
             list
         }
@@ -445,21 +390,14 @@ fn log_level(
 ) -> Result<String, ConfigError> {
     let mut level = from_file.unwrap_or_else(|| "info".to_string());
     if let Some(l) = &args.log_level {
-        level = normalize_level(l)
-            .ok_or_else(|| ConfigError::Flag {
-                flag: "log-level",
-                msg: bad_level(l),
-            })?
-            .to_string();
+        level =
+            normalize_level(l).ok_or_else(|| ConfigError::Flag { flag: "log-level", msg: bad_level(l) })?.to_string();
     }
     if let Some(l) = from_env {
         // CloudServer's entrypoint ignores a bad LOG_LEVEL with a message; so do we.
         match normalize_level(&l) {
             Some(l) => level = l.to_string(),
-            None => warnings.push(format!(
-                "environment variable LOG_LEVEL: {}; ignored",
-                bad_level(&l)
-            )),
+            None => warnings.push(format!("environment variable LOG_LEVEL: {}; ignored", bad_level(&l))),
         }
     }
     Ok(level)
@@ -487,13 +425,8 @@ fn presign_expiry(value: Option<String>, warnings: &mut Vec<String>) -> Result<u
     let Some(v) = value else {
         return Ok(MAX_PRESIGN_EXPIRY_SECS);
     };
-    let err = |msg: String| ConfigError::Env {
-        var: "PRE_SIGN_URL_EXPIRY",
-        msg,
-    };
-    let ms: u64 = v
-        .parse()
-        .map_err(|_| err(format!("`{v}` is not a number of milliseconds")))?;
+    let err = |msg: String| ConfigError::Env { var: "PRE_SIGN_URL_EXPIRY", msg };
+    let ms: u64 = v.parse().map_err(|_| err(format!("`{v}` is not a number of milliseconds")))?;
     if ms == 0 {
         return Err(err("must be greater than 0 milliseconds".to_string()));
     }

@@ -16,34 +16,24 @@ pub(super) fn parse_endpoint(s: &str) -> Result<Endpoint, String> {
         return Err("empty address".to_string());
     }
     if let Ok(sa) = s.parse::<SocketAddr>() {
-        return Ok(Endpoint {
-            ip: sa.ip(),
-            port: Some(sa.port()),
-        });
+        return Ok(Endpoint { ip: sa.ip(), port: Some(sa.port()) });
     }
     if let Ok(ip) = s.parse::<IpAddr>() {
         return Ok(Endpoint { ip, port: None });
     }
     if let Some(inner) = s.strip_prefix('[').and_then(|r| r.strip_suffix(']')) {
-        let ip = inner
-            .parse::<IpAddr>()
-            .map_err(|_| format!("`{s}` is not an IP address"))?;
+        let ip = inner.parse::<IpAddr>().map_err(|_| format!("`{s}` is not an IP address"))?;
         return Ok(Endpoint { ip, port: None });
     }
     // CloudServer passes listenOn hosts to node's listen(), which resolves names.
     let (host, port) = match s.rsplit_once(':') {
         Some((h, p)) => {
-            let port = p
-                .parse::<u16>()
-                .map_err(|_| format!("invalid port `{p}` in `{s}`"))?;
+            let port = p.parse::<u16>().map_err(|_| format!("invalid port `{p}` in `{s}`"))?;
             (h, Some(port))
         }
         None => (s, None),
     };
-    Ok(Endpoint {
-        ip: resolve_host(host)?,
-        port,
-    })
+    Ok(Endpoint { ip: resolve_host(host)?, port })
 }
 
 fn resolve_host(host: &str) -> Result<IpAddr, String> {
@@ -54,10 +44,8 @@ fn resolve_host(host: &str) -> Result<IpAddr, String> {
     if host.eq_ignore_ascii_case("localhost") {
         return Ok(IpAddr::V4(Ipv4Addr::LOCALHOST));
     }
-    let addrs: Vec<SocketAddr> = (host, 0)
-        .to_socket_addrs()
-        .map_err(|e| format!("cannot resolve `{host}`: {e}"))?
-        .collect();
+    let addrs: Vec<SocketAddr> =
+        (host, 0).to_socket_addrs().map_err(|e| format!("cannot resolve `{host}`: {e}"))?.collect();
     addrs
         .iter()
         .find(|a| a.is_ipv4())
@@ -70,10 +58,7 @@ fn resolve_host(host: &str) -> Result<IpAddr, String> {
 /// duplicates (binding the same address twice would fail).
 pub(super) fn to_socket_addrs(list: &[Endpoint], default_port: u16) -> Vec<SocketAddr> {
     let mut out: Vec<SocketAddr> = Vec::new();
-    let all = [Endpoint {
-        ip: IpAddr::V4(Ipv4Addr::UNSPECIFIED),
-        port: None,
-    }];
+    let all = [Endpoint { ip: IpAddr::V4(Ipv4Addr::UNSPECIFIED), port: None }];
     let list = if list.is_empty() { &all[..] } else { list };
     for ep in list {
         let sa = SocketAddr::new(ep.ip, ep.port.unwrap_or(default_port));
@@ -88,10 +73,7 @@ pub(super) fn to_socket_addrs(list: &[Endpoint], default_port: u16) -> Vec<Socke
 /// wildcard is usually dual-stack, so it collides with everything.
 pub(super) fn addrs_overlap(a: IpAddr, b: IpAddr) -> bool {
     let v6_any = |ip: IpAddr| ip.is_ipv6() && ip.is_unspecified();
-    a == b
-        || v6_any(a)
-        || v6_any(b)
-        || (a.is_ipv4() == b.is_ipv4() && (a.is_unspecified() || b.is_unspecified()))
+    a == b || v6_any(a) || v6_any(b) || (a.is_ipv4() == b.is_ipv4() && (a.is_unspecified() || b.is_unspecified()))
 }
 
 /// Reduces an endpoint as users write it ("S3.Example.com:8000", "http://host/") to the bare

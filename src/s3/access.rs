@@ -27,11 +27,9 @@ pub enum Class {
 pub fn classify(op: &str) -> Class {
     match op {
         "ListBuckets" | "CreateBucket" => Class::Authenticated,
-        "ListObjects"
-        | "ListObjectsV2"
-        | "ListObjectVersions"
-        | "HeadBucket"
-        | "ListMultipartUploads" => Class::BucketRead,
+        "ListObjects" | "ListObjectsV2" | "ListObjectVersions" | "HeadBucket" | "ListMultipartUploads" => {
+            Class::BucketRead
+        }
         "GetObject" | "HeadObject" => Class::ObjectRead,
         "PutObject"
         | "DeleteObject"
@@ -56,11 +54,7 @@ pub struct Access {
 
 impl Access {
     pub fn new(store: Arc<Store>, accounts: Arc<Accounts>, opts: ApiOptions) -> Self {
-        Access {
-            store,
-            accounts,
-            opts,
-        }
+        Access { store, accounts, opts }
     }
 }
 
@@ -76,20 +70,13 @@ pub fn check_unsigned_amz_headers(cx: &S3AccessContext<'_>) -> S3Result<()> {
         .get(http::header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
         .filter(|v| v.starts_with("AWS4-HMAC-SHA256"))
-        .and_then(|v| {
-            v.split_once("SignedHeaders=")
-                .map(|(_, rest)| rest.split(',').next().unwrap_or("").to_owned())
-        })
+        .and_then(|v| v.split_once("SignedHeaders=").map(|(_, rest)| rest.split(',').next().unwrap_or("").to_owned()))
         .or_else(|| query_param(cx.uri().query().unwrap_or(""), "X-Amz-SignedHeaders"));
     let Some(signed) = signed else { return Ok(()) };
-    let signed: Vec<String> = signed
-        .split(';')
-        .map(|s| s.trim().to_ascii_lowercase())
-        .collect();
+    let signed: Vec<String> = signed.split(';').map(|s| s.trim().to_ascii_lowercase()).collect();
     for name in headers.keys() {
         let n = name.as_str();
-        if n.starts_with("x-amz-") && n != "x-amz-content-sha256" && !signed.iter().any(|s| s == n)
-        {
+        if n.starts_with("x-amz-") && n != "x-amz-content-sha256" && !signed.iter().any(|s| s == n) {
             return Err(S3Error::with_message(
                 S3ErrorCode::AccessDenied,
                 format!("There were headers present in the request which were not signed: {n}"),
@@ -120,11 +107,7 @@ pub fn check_presign_expiry(cx: &S3AccessContext<'_>, max_secs: u64) -> S3Result
 fn query_param(query: &str, name: &str) -> Option<String> {
     query.split('&').find_map(|pair| {
         let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
-        (k == name).then(|| {
-            percent_encoding::percent_decode_str(v)
-                .decode_utf8_lossy()
-                .into_owned()
-        })
+        (k == name).then(|| percent_encoding::percent_decode_str(v).decode_utf8_lossy().into_owned())
     })
 }
 
@@ -134,10 +117,8 @@ impl S3Access for Access {
         check_unsigned_amz_headers(cx)?;
         check_presign_expiry(cx, self.opts.presign_max_expiry_secs)?;
 
-        let caller = cx
-            .credentials()
-            .and_then(|c| self.accounts.identity(&c.access_key))
-            .map(|i| i.canonical_id.clone());
+        let caller =
+            cx.credentials().and_then(|c| self.accounts.identity(&c.access_key)).map(|i| i.canonical_id.clone());
         let class = classify(cx.s3_op().name());
         let (bucket, key) = match cx.s3_path() {
             S3Path::Root => (None, None),
@@ -145,28 +126,16 @@ impl S3Access for Access {
             S3Path::Object { bucket, key } => (Some(bucket.as_ref()), Some(key.as_ref())),
         };
         let Some(bucket) = bucket else {
-            return if caller.is_some() {
-                Ok(())
-            } else {
-                Err(denied())
-            };
+            return if caller.is_some() { Ok(()) } else { Err(denied()) };
         };
         if class == Class::Authenticated {
-            return if caller.is_some() {
-                Ok(())
-            } else {
-                Err(denied())
-            };
+            return if caller.is_some() { Ok(()) } else { Err(denied()) };
         }
         let rec = match self.store.get_bucket(bucket) {
             Ok(rec) => rec,
             // A missing bucket is reported by the handler as NoSuchBucket.
             Err(_) => {
-                return if caller.is_some() {
-                    Ok(())
-                } else {
-                    Err(denied())
-                };
+                return if caller.is_some() { Ok(()) } else { Err(denied()) };
             }
         };
         if caller.as_deref() == Some(rec.owner.as_str()) {
@@ -202,16 +171,9 @@ mod tests {
 
     #[test]
     fn query_params() {
+        assert_eq!(query_param("a=1&X-Amz-Expires=604800", "X-Amz-Expires").as_deref(), Some("604800"));
         assert_eq!(
-            query_param("a=1&X-Amz-Expires=604800", "X-Amz-Expires").as_deref(),
-            Some("604800")
-        );
-        assert_eq!(
-            query_param(
-                "X-Amz-SignedHeaders=host%3Bx-amz-acl",
-                "X-Amz-SignedHeaders"
-            )
-            .as_deref(),
+            query_param("X-Amz-SignedHeaders=host%3Bx-amz-acl", "X-Amz-SignedHeaders").as_deref(),
             Some("host;x-amz-acl")
         );
         assert_eq!(query_param("b", "a"), None);

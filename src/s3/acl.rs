@@ -9,16 +9,8 @@ use super::util;
 use crate::store::types::{Acl, Grant as StoredGrant};
 
 fn owner(id: &str, api: &S3Api) -> Owner {
-    let display = api
-        .accounts
-        .by_key
-        .values()
-        .find(|(_, i)| i.canonical_id == id)
-        .map(|(_, i)| i.display_name.clone());
-    Owner {
-        id: Some(id.to_owned()),
-        display_name: display,
-    }
+    let display = api.accounts.by_key.values().find(|(_, i)| i.canonical_id == id).map(|(_, i)| i.display_name.clone());
+    Owner { id: Some(id.to_owned()), display_name: display }
 }
 
 fn grant_user(id: &str, display: Option<String>, perm: &str) -> Grant {
@@ -80,24 +72,14 @@ fn acl_from(canned: Option<&str>, policy: Option<AccessControlPolicy>) -> S3Resu
             .filter_map(|g| {
                 let grantee = g.grantee?;
                 Some(StoredGrant {
-                    grantee_type: if grantee.uri.is_some() {
-                        "Group".into()
-                    } else {
-                        "CanonicalUser".into()
-                    },
+                    grantee_type: if grantee.uri.is_some() { "Group".into() } else { "CanonicalUser".into() },
                     id: grantee.id.unwrap_or_default(),
                     uri: grantee.uri.unwrap_or_default(),
-                    permission: g
-                        .permission
-                        .map(|p| p.as_str().to_owned())
-                        .unwrap_or_default(),
+                    permission: g.permission.map(|p| p.as_str().to_owned()).unwrap_or_default(),
                 })
             })
             .collect();
-        return Ok(Acl {
-            canned: String::new(),
-            grants,
-        });
+        return Ok(Acl { canned: String::new(), grants });
     }
     util::canned_acl(canned)
 }
@@ -108,10 +90,7 @@ pub async fn get_bucket_acl(
 ) -> S3Result<S3Response<GetBucketAclOutput>> {
     let b = api.store.get_bucket(&req.input.bucket)?;
     let (owner, grants) = render(api, &b.owner, &b.acl);
-    Ok(S3Response::new(GetBucketAclOutput {
-        owner: Some(owner),
-        grants: Some(grants),
-    }))
+    Ok(S3Response::new(GetBucketAclOutput { owner: Some(owner), grants: Some(grants) }))
 }
 
 pub async fn put_bucket_acl(
@@ -130,11 +109,7 @@ pub async fn get_object_acl(
 ) -> S3Result<S3Response<GetObjectAclOutput>> {
     let rec = api.store.head_object(&req.input.bucket, &req.input.key)?;
     let (owner, grants) = render(api, &rec.owner, &rec.acl);
-    Ok(S3Response::new(GetObjectAclOutput {
-        owner: Some(owner),
-        grants: Some(grants),
-        ..Default::default()
-    }))
+    Ok(S3Response::new(GetObjectAclOutput { owner: Some(owner), grants: Some(grants), ..Default::default() }))
 }
 
 pub async fn put_object_acl(

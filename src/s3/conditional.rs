@@ -27,12 +27,7 @@ pub fn parse_etag_list(raw: &str) -> Vec<String> {
     raw.split(',')
         .map(|s| s.trim())
         .filter(|s| !s.is_empty())
-        .map(|s| {
-            s.strip_prefix("W/")
-                .unwrap_or(s)
-                .trim_matches('"')
-                .to_owned()
-        })
+        .map(|s| s.strip_prefix("W/").unwrap_or(s).trim_matches('"').to_owned())
         .collect()
 }
 
@@ -48,16 +43,8 @@ impl Conditions {
     pub fn from_headers(headers: &HeaderMap, prefix: &str) -> Self {
         let get = |name: &str| {
             let full = format!("{prefix}{name}");
-            let values: Vec<&str> = headers
-                .get_all(full.as_str())
-                .iter()
-                .filter_map(|v| v.to_str().ok())
-                .collect();
-            if values.is_empty() {
-                None
-            } else {
-                Some(values.join(","))
-            }
+            let values: Vec<&str> = headers.get_all(full.as_str()).iter().filter_map(|v| v.to_str().ok()).collect();
+            if values.is_empty() { None } else { Some(values.join(",")) }
         };
         Conditions {
             if_match: get("if-match").map(|v| parse_etag_list(&v)),
@@ -84,11 +71,7 @@ impl Conditions {
                 }
             }
         }
-        let fail = if get_or_head {
-            Outcome::NotModified
-        } else {
-            Outcome::PreconditionFailed
-        };
+        let fail = if get_or_head { Outcome::NotModified } else { Outcome::PreconditionFailed };
         match &self.if_none_match {
             Some(list) if matches(list) => return fail,
             Some(_) => {}
@@ -124,78 +107,36 @@ mod tests {
 
     #[test]
     fn if_match() {
-        assert_eq!(
-            c(Some("\"x\""), None, None, None).evaluate("x", LM, true),
-            Outcome::Proceed
-        );
-        assert_eq!(
-            c(Some("\"y\", \"x\""), None, None, None).evaluate("x", LM, true),
-            Outcome::Proceed
-        );
-        assert_eq!(
-            c(Some("\"y\""), None, None, None).evaluate("x", LM, true),
-            Outcome::PreconditionFailed
-        );
-        assert_eq!(
-            c(Some("*"), None, None, None).evaluate("x", LM, true),
-            Outcome::Proceed
-        );
+        assert_eq!(c(Some("\"x\""), None, None, None).evaluate("x", LM, true), Outcome::Proceed);
+        assert_eq!(c(Some("\"y\", \"x\""), None, None, None).evaluate("x", LM, true), Outcome::Proceed);
+        assert_eq!(c(Some("\"y\""), None, None, None).evaluate("x", LM, true), Outcome::PreconditionFailed);
+        assert_eq!(c(Some("*"), None, None, None).evaluate("x", LM, true), Outcome::Proceed);
         // If-Match holds: If-Unmodified-Since is not consulted.
-        assert_eq!(
-            c(Some("x"), None, None, Some(10)).evaluate("x", LM, true),
-            Outcome::Proceed
-        );
+        assert_eq!(c(Some("x"), None, None, Some(10)).evaluate("x", LM, true), Outcome::Proceed);
     }
 
     #[test]
     fn unmodified_since_at_second_precision() {
-        assert_eq!(
-            c(None, None, None, Some(1000)).evaluate("x", LM, true),
-            Outcome::Proceed
-        );
-        assert_eq!(
-            c(None, None, None, Some(999)).evaluate("x", LM, true),
-            Outcome::PreconditionFailed
-        );
+        assert_eq!(c(None, None, None, Some(1000)).evaluate("x", LM, true), Outcome::Proceed);
+        assert_eq!(c(None, None, None, Some(999)).evaluate("x", LM, true), Outcome::PreconditionFailed);
     }
 
     #[test]
     fn none_match_and_modified_since() {
-        assert_eq!(
-            c(None, Some("x"), None, None).evaluate("x", LM, true),
-            Outcome::NotModified
-        );
-        assert_eq!(
-            c(None, Some("x"), None, None).evaluate("x", LM, false),
-            Outcome::PreconditionFailed
-        );
-        assert_eq!(
-            c(None, Some("y"), Some(5000), None).evaluate("x", LM, true),
-            Outcome::Proceed
-        );
-        assert_eq!(
-            c(None, None, Some(1000), None).evaluate("x", LM, true),
-            Outcome::NotModified
-        );
-        assert_eq!(
-            c(None, None, Some(999), None).evaluate("x", LM, true),
-            Outcome::Proceed
-        );
+        assert_eq!(c(None, Some("x"), None, None).evaluate("x", LM, true), Outcome::NotModified);
+        assert_eq!(c(None, Some("x"), None, None).evaluate("x", LM, false), Outcome::PreconditionFailed);
+        assert_eq!(c(None, Some("y"), Some(5000), None).evaluate("x", LM, true), Outcome::Proceed);
+        assert_eq!(c(None, None, Some(1000), None).evaluate("x", LM, true), Outcome::NotModified);
+        assert_eq!(c(None, None, Some(999), None).evaluate("x", LM, true), Outcome::Proceed);
         // If-Match fails first even when If-None-Match would give 304.
-        assert_eq!(
-            c(Some("y"), Some("x"), None, None).evaluate("x", LM, true),
-            Outcome::PreconditionFailed
-        );
+        assert_eq!(c(Some("y"), Some("x"), None, None).evaluate("x", LM, true), Outcome::PreconditionFailed);
     }
 
     #[test]
     fn headers() {
         let mut h = HeaderMap::new();
         h.insert("x-amz-copy-source-if-match", "\"a\"".parse().unwrap());
-        h.insert(
-            "if-modified-since",
-            "Sun, 06 Nov 1994 08:49:37 GMT".parse().unwrap(),
-        );
+        h.insert("if-modified-since", "Sun, 06 Nov 1994 08:49:37 GMT".parse().unwrap());
         h.insert("if-unmodified-since", "garbage".parse().unwrap());
         let plain = Conditions::from_headers(&h, "");
         assert_eq!(plain.if_modified_since, Some(784111777));

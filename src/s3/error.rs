@@ -69,10 +69,7 @@ impl From<StoreError> for S3Error {
 pub fn body_error(text: &str) -> S3Error {
     use S3ErrorCode as C;
     let lower = text.to_ascii_lowercase();
-    if lower.contains("sha256mismatch")
-        || lower.contains("sha256 mismatch")
-        || lower.contains("content_sha256")
-    {
+    if lower.contains("sha256mismatch") || lower.contains("sha256 mismatch") || lower.contains("content_sha256") {
         custom(
             "XAmzContentSHA256Mismatch",
             http::StatusCode::BAD_REQUEST,
@@ -84,10 +81,7 @@ pub fn body_error(text: &str) -> S3Error {
             "The request signature we calculated does not match the signature you provided.",
         )
     } else if lower.contains("longer than content-length") {
-        S3Error::with_message(
-            C::InvalidRequest,
-            "The body is longer than the Content-Length header.",
-        )
+        S3Error::with_message(C::InvalidRequest, "The body is longer than the Content-Length header.")
     } else {
         tracing::debug!(error = text, "request body failed");
         S3Error::with_message(
@@ -113,18 +107,14 @@ pub fn default_message(code: &str) -> &'static str {
         "SignatureDoesNotMatch" => {
             "The request signature we calculated does not match the signature you provided. Check your key and signing method."
         }
-        "RequestTimeTooSkewed" => {
-            "The difference between the request time and the current time is too large."
-        }
+        "RequestTimeTooSkewed" => "The difference between the request time and the current time is too large.",
         "NoSuchBucket" => "The specified bucket does not exist",
         "NoSuchKey" => "The specified key does not exist.",
         "InvalidBucketName" => "The specified bucket is not valid.",
         "KeyTooLongError" => "Your key is too long",
         "NotImplemented" => "A header you provided implies functionality that is not implemented",
         "MethodNotAllowed" => "The specified method is not allowed against this resource.",
-        "MalformedXML" => {
-            "The XML you provided was not well-formed or did not validate against our published schema"
-        }
+        "MalformedXML" => "The XML you provided was not well-formed or did not validate against our published schema",
         "InvalidRange" => "The requested range is not satisfiable",
         "MissingContentLength" => "You must provide the Content-Length HTTP header.",
         "InvalidArgument" => "Invalid Argument",
@@ -135,18 +125,13 @@ pub fn default_message(code: &str) -> &'static str {
         "MetadataTooLarge" => "Your metadata headers exceed the maximum allowed metadata size.",
         "SlowDown" => "Please reduce your request rate.",
         "InternalError" => "We encountered an internal error. Please try again.",
-        "XAmzContentSHA256Mismatch" => {
-            "The provided 'x-amz-content-sha256' header does not match what was computed."
-        }
+        "XAmzContentSHA256Mismatch" => "The provided 'x-amz-content-sha256' header does not match what was computed.",
         _ => "",
     }
 }
 
 fn xml_escape(s: &str) -> String {
-    s.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
-        .replace('"', "&quot;")
+    s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;")
 }
 
 fn tag_value<'a>(body: &'a str, tag: &str) -> Option<&'a str> {
@@ -164,19 +149,13 @@ pub fn enrich_error_body(body: &[u8], resource: &str, request_id: &str) -> Optio
     let code = tag_value(text, "Code")?;
     let mut extra = String::new();
     if !text.contains("<Message>") {
-        extra.push_str(&format!(
-            "<Message>{}</Message>",
-            xml_escape(default_message(code))
-        ));
+        extra.push_str(&format!("<Message>{}</Message>", xml_escape(default_message(code))));
     }
     if !text.contains("<Resource>") {
         extra.push_str(&format!("<Resource>{}</Resource>", xml_escape(resource)));
     }
     if !text.contains("<RequestId>") {
-        extra.push_str(&format!(
-            "<RequestId>{}</RequestId>",
-            xml_escape(request_id)
-        ));
+        extra.push_str(&format!("<RequestId>{}</RequestId>", xml_escape(request_id)));
     }
     let mut out = String::with_capacity(text.len() + extra.len());
     out.push_str(&text[..close]);
@@ -191,8 +170,7 @@ mod tests {
 
     #[test]
     fn enrich_adds_missing_fields() {
-        let body =
-            br#"<?xml version="1.0" encoding="UTF-8"?><Error><Code>NoSuchKey</Code></Error>"#;
+        let body = br#"<?xml version="1.0" encoding="UTF-8"?><Error><Code>NoSuchKey</Code></Error>"#;
         let out = String::from_utf8(enrich_error_body(body, "/b/k&x", "REQ1").unwrap()).unwrap();
         assert!(out.contains("<Message>The specified key does not exist.</Message>"));
         assert!(out.contains("<Resource>/b/k&amp;x</Resource>"));
@@ -206,17 +184,8 @@ mod tests {
 
     #[test]
     fn body_errors_map_by_text() {
-        assert_eq!(
-            body_error("AwsChunkedStreamError: SignatureMismatch").code(),
-            &S3ErrorCode::SignatureDoesNotMatch
-        );
-        assert_eq!(
-            body_error("AwsChunkedStreamError: Incomplete").code(),
-            &S3ErrorCode::IncompleteBody
-        );
-        assert_eq!(
-            store_error(StoreError::NoSuchKey).code(),
-            &S3ErrorCode::NoSuchKey
-        );
+        assert_eq!(body_error("AwsChunkedStreamError: SignatureMismatch").code(), &S3ErrorCode::SignatureDoesNotMatch);
+        assert_eq!(body_error("AwsChunkedStreamError: Incomplete").code(), &S3ErrorCode::IncompleteBody);
+        assert_eq!(store_error(StoreError::NoSuchKey).code(), &S3ErrorCode::NoSuchKey);
     }
 }

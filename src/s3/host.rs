@@ -13,11 +13,8 @@ pub struct Hosts {
 
 impl Hosts {
     pub fn new(endpoints: &[String]) -> Self {
-        let mut endpoints: Vec<String> = endpoints
-            .iter()
-            .map(|e| strip_port(e).to_ascii_lowercase())
-            .filter(|e| !e.is_empty())
-            .collect();
+        let mut endpoints: Vec<String> =
+            endpoints.iter().map(|e| strip_port(e).to_ascii_lowercase()).filter(|e| !e.is_empty()).collect();
         endpoints.sort_by_key(|e| std::cmp::Reverse(e.len()));
         endpoints.dedup();
         Hosts { endpoints }
@@ -41,9 +38,7 @@ impl Hosts {
 fn strip_port(host: &str) -> &str {
     if host.starts_with('[') {
         // IPv6 literal: keep as is up to the closing bracket.
-        return host
-            .split_once(']')
-            .map_or(host, |(h, _)| &host[..h.len() + 1]);
+        return host.split_once(']').map_or(host, |(h, _)| &host[..h.len() + 1]);
     }
     match host.rsplit_once(':') {
         Some((h, port)) if port.bytes().all(|b| b.is_ascii_digit()) => h,
@@ -69,16 +64,9 @@ mod tests {
 
     #[test]
     fn virtual_and_path_style() {
-        let h = Hosts::new(&[
-            "localhost".into(),
-            "s3.amazonaws.com".into(),
-            "127.0.0.1".into(),
-        ]);
+        let h = Hosts::new(&["localhost".into(), "s3.amazonaws.com".into(), "127.0.0.1".into()]);
         assert_eq!(h.bucket_of("bucket.localhost:8000"), Some("bucket"));
-        assert_eq!(
-            h.bucket_of("my.dotted.bucket.s3.amazonaws.com"),
-            Some("my.dotted.bucket")
-        );
+        assert_eq!(h.bucket_of("my.dotted.bucket.s3.amazonaws.com"), Some("my.dotted.bucket"));
         assert_eq!(h.bucket_of("localhost:8000"), None);
         assert_eq!(h.bucket_of("unknown.example.com"), None);
         assert_eq!(h.bucket_of("127.0.0.1:8000"), None);

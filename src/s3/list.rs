@@ -12,12 +12,7 @@ use crate::store::listing::{Entry, ListParams};
 use crate::store::types::ObjectRecord;
 
 /// `encoding-type=url` encodes everything but unreserved characters and `/`, as S3 does.
-const KEY_ENCODE: &AsciiSet = &NON_ALPHANUMERIC
-    .remove(b'-')
-    .remove(b'_')
-    .remove(b'.')
-    .remove(b'~')
-    .remove(b'/');
+const KEY_ENCODE: &AsciiSet = &NON_ALPHANUMERIC.remove(b'-').remove(b'_').remove(b'.').remove(b'~').remove(b'/');
 
 pub const MAX_KEYS: i32 = 1000;
 
@@ -36,18 +31,12 @@ impl Encoder {
         match t.map(|t| t.as_str()) {
             None => Ok(Encoder(false)),
             Some(s) if s.eq_ignore_ascii_case("url") => Ok(Encoder(true)),
-            Some(_) => Err(util::invalid_argument(
-                "Invalid Encoding Method specified in Request",
-            )),
+            Some(_) => Err(util::invalid_argument("Invalid Encoding Method specified in Request")),
         }
     }
 
     fn enc(&self, s: &str) -> String {
-        if self.0 {
-            utf8_percent_encode(s, KEY_ENCODE).to_string()
-        } else {
-            s.to_owned()
-        }
+        if self.0 { utf8_percent_encode(s, KEY_ENCODE).to_string() } else { s.to_owned() }
     }
 
     fn opt(&self, s: Option<&str>) -> Option<String> {
@@ -72,29 +61,16 @@ fn run(
 ) -> S3Result<Page> {
     let params = ListParams {
         prefix: prefix.as_bytes().to_vec(),
-        delimiter: delimiter
-            .filter(|d| !d.is_empty())
-            .map(|d| d.as_bytes().to_vec()),
-        after: after
-            .filter(|a| !a.is_empty())
-            .map(|a| a.as_bytes().to_vec()),
+        delimiter: delimiter.filter(|d| !d.is_empty()).map(|d| d.as_bytes().to_vec()),
+        after: after.filter(|a| !a.is_empty()).map(|a| a.as_bytes().to_vec()),
         max_keys: max,
     };
     let page = api.store.list_objects(bucket, &params)?;
-    let last = page
-        .last_key()
-        .map(|k| String::from_utf8_lossy(k).into_owned());
-    let mut out = Page {
-        objects: Vec::new(),
-        prefixes: Vec::new(),
-        last,
-        truncated: page.is_truncated,
-    };
+    let last = page.last_key().map(|k| String::from_utf8_lossy(k).into_owned());
+    let mut out = Page { objects: Vec::new(), prefixes: Vec::new(), last, truncated: page.is_truncated };
     for e in page.entries {
         match e {
-            Entry::Object(k, rec) => out
-                .objects
-                .push((String::from_utf8_lossy(&k).into_owned(), rec)),
+            Entry::Object(k, rec) => out.objects.push((String::from_utf8_lossy(&k).into_owned(), rec)),
             Entry::CommonPrefix(p) => out.prefixes.push(String::from_utf8_lossy(&p).into_owned()),
         }
     }
@@ -102,16 +78,8 @@ fn run(
 }
 
 fn owner_of(api: &S3Api, id: &str) -> Owner {
-    let display = api
-        .accounts
-        .by_key
-        .values()
-        .find(|(_, i)| i.canonical_id == id)
-        .map(|(_, i)| i.display_name.clone());
-    Owner {
-        id: Some(id.to_owned()),
-        display_name: display,
-    }
+    let display = api.accounts.by_key.values().find(|(_, i)| i.canonical_id == id).map(|(_, i)| i.display_name.clone());
+    Owner { id: Some(id.to_owned()), display_name: display }
 }
 
 fn object(api: &S3Api, enc: &Encoder, key: &str, rec: &ObjectRecord, with_owner: bool) -> Object {
@@ -120,58 +88,32 @@ fn object(api: &S3Api, enc: &Encoder, key: &str, rec: &ObjectRecord, with_owner:
         e_tag: Some(etag(&rec.etag)),
         last_modified: Some(ts(rec.last_modified)),
         size: Some(i64::try_from(rec.size).unwrap_or(i64::MAX)),
-        storage_class: Some(ObjectStorageClass::from_static(
-            ObjectStorageClass::STANDARD,
-        )),
+        storage_class: Some(ObjectStorageClass::from_static(ObjectStorageClass::STANDARD)),
         owner: with_owner.then(|| owner_of(api, &rec.owner)),
-        checksum_algorithm: rec
-            .checksums
-            .first()
-            .map(|c| vec![ChecksumAlgorithm::from(c.algorithm.clone())]),
+        checksum_algorithm: rec.checksums.first().map(|c| vec![ChecksumAlgorithm::from(c.algorithm.clone())]),
         ..Default::default()
     }
 }
 
 fn prefixes(enc: &Encoder, list: &[String]) -> Vec<CommonPrefix> {
-    list.iter()
-        .map(|p| CommonPrefix {
-            prefix: Some(enc.enc(p)),
-        })
-        .collect()
+    list.iter().map(|p| CommonPrefix { prefix: Some(enc.enc(p)) }).collect()
 }
 
-pub async fn list_objects(
-    api: &S3Api,
-    req: S3Request<ListObjectsInput>,
-) -> S3Result<S3Response<ListObjectsOutput>> {
+pub async fn list_objects(api: &S3Api, req: S3Request<ListObjectsInput>) -> S3Result<S3Response<ListObjectsOutput>> {
     let i = req.input;
     let enc = Encoder::new(i.encoding_type.as_ref())?;
     let max = max_keys(i.max_keys)?;
     let prefix = i.prefix.clone().unwrap_or_default();
-    let page = run(
-        api,
-        &i.bucket,
-        &prefix,
-        i.delimiter.as_deref(),
-        i.marker.as_deref(),
-        max,
-    )?;
+    let page = run(api, &i.bucket, &prefix, i.delimiter.as_deref(), i.marker.as_deref(), max)?;
     // AWS returns NextMarker only when a delimiter is given; clients use the last key otherwise.
-    let next_marker = (page.truncated && i.delimiter.is_some())
-        .then(|| enc.opt(page.last.as_deref()))
-        .flatten();
+    let next_marker = (page.truncated && i.delimiter.is_some()).then(|| enc.opt(page.last.as_deref())).flatten();
     let out = ListObjectsOutput {
         name: Some(i.bucket),
         prefix: Some(enc.enc(&prefix)),
         marker: Some(enc.opt(i.marker.as_deref()).unwrap_or_default()),
         max_keys: Some(max as i32),
         is_truncated: Some(page.truncated),
-        contents: Some(
-            page.objects
-                .iter()
-                .map(|(k, r)| object(api, &enc, k, r, true))
-                .collect(),
-        ),
+        contents: Some(page.objects.iter().map(|(k, r)| object(api, &enc, k, r, true)).collect()),
         common_prefixes: Some(prefixes(&enc, &page.prefixes)),
         delimiter: enc.opt(i.delimiter.as_deref()),
         next_marker,
@@ -195,25 +137,12 @@ pub async fn list_objects_v2(
                 .decode(t)
                 .ok()
                 .and_then(|b| String::from_utf8(b).ok())
-                .ok_or_else(|| {
-                    util::invalid_argument("The continuation token provided is incorrect")
-                })?,
+                .ok_or_else(|| util::invalid_argument("The continuation token provided is incorrect"))?,
         ),
         None => i.start_after.clone(),
     };
-    let page = run(
-        api,
-        &i.bucket,
-        &prefix,
-        i.delimiter.as_deref(),
-        after.as_deref(),
-        max,
-    )?;
-    let next = if page.truncated {
-        page.last.as_ref().map(|l| TOKEN.encode(l))
-    } else {
-        None
-    };
+    let page = run(api, &i.bucket, &prefix, i.delimiter.as_deref(), after.as_deref(), max)?;
+    let next = if page.truncated { page.last.as_ref().map(|l| TOKEN.encode(l)) } else { None };
     let with_owner = i.fetch_owner.unwrap_or(false);
     let count = page.objects.len() + page.prefixes.len();
     let out = ListObjectsV2Output {
@@ -224,12 +153,7 @@ pub async fn list_objects_v2(
         continuation_token: i.continuation_token,
         is_truncated: Some(page.truncated),
         next_continuation_token: next,
-        contents: Some(
-            page.objects
-                .iter()
-                .map(|(k, r)| object(api, &enc, k, r, with_owner))
-                .collect(),
-        ),
+        contents: Some(page.objects.iter().map(|(k, r)| object(api, &enc, k, r, with_owner)).collect()),
         common_prefixes: Some(prefixes(&enc, &page.prefixes)),
         delimiter: enc.opt(i.delimiter.as_deref()),
         encoding_type: i.encoding_type,
@@ -248,14 +172,7 @@ pub async fn list_object_versions(
     let enc = Encoder::new(i.encoding_type.as_ref())?;
     let max = max_keys(i.max_keys)?;
     let prefix = i.prefix.clone().unwrap_or_default();
-    let page = run(
-        api,
-        &i.bucket,
-        &prefix,
-        i.delimiter.as_deref(),
-        i.key_marker.as_deref(),
-        max,
-    )?;
+    let page = run(api, &i.bucket, &prefix, i.delimiter.as_deref(), i.key_marker.as_deref(), max)?;
     let versions = page
         .objects
         .iter()
@@ -266,9 +183,7 @@ pub async fn list_object_versions(
             last_modified: Some(ts(r.last_modified)),
             owner: Some(owner_of(api, &r.owner)),
             size: Some(i64::try_from(r.size).unwrap_or(i64::MAX)),
-            storage_class: Some(ObjectVersionStorageClass::from_static(
-                ObjectVersionStorageClass::STANDARD,
-            )),
+            storage_class: Some(ObjectVersionStorageClass::from_static(ObjectVersionStorageClass::STANDARD)),
             version_id: Some("null".into()),
             ..Default::default()
         })
@@ -280,10 +195,7 @@ pub async fn list_object_versions(
         version_id_marker: Some(i.version_id_marker.unwrap_or_default()),
         max_keys: Some(max as i32),
         is_truncated: Some(page.truncated),
-        next_key_marker: page
-            .truncated
-            .then(|| enc.opt(page.last.as_deref()))
-            .flatten(),
+        next_key_marker: page.truncated.then(|| enc.opt(page.last.as_deref())).flatten(),
         next_version_id_marker: page.truncated.then(|| "null".to_owned()),
         versions: Some(versions),
         common_prefixes: Some(prefixes(&enc, &page.prefixes)),

@@ -43,10 +43,7 @@ impl Accounts {
     pub fn new(accounts: &[Account]) -> Self {
         let mut by_key = HashMap::new();
         for a in accounts {
-            let id = Identity {
-                canonical_id: a.canonical_id.clone(),
-                display_name: a.name.clone(),
-            };
+            let id = Identity { canonical_id: a.canonical_id.clone(), display_name: a.name.clone() };
             for (access, secret) in &a.keys {
                 by_key.insert(access.clone(), (secret.clone(), id.clone()));
             }
@@ -78,25 +75,13 @@ pub struct S3Api {
 
 impl S3Api {
     fn caller<T>(&self, req: &S3Request<T>) -> Option<Identity> {
-        req.credentials
-            .as_ref()
-            .and_then(|c| self.accounts.identity(&c.access_key))
-            .cloned()
+        req.credentials.as_ref().and_then(|c| self.accounts.identity(&c.access_key)).cloned()
     }
 }
 
 /// Builds the s3s service: our handlers, auth, access rules and host parsing.
-pub fn build_service(
-    store: Arc<Store>,
-    accounts: Arc<Accounts>,
-    hosts: Hosts,
-    opts: ApiOptions,
-) -> S3Service {
-    let api = S3Api {
-        store: store.clone(),
-        accounts: accounts.clone(),
-        opts: opts.clone(),
-    };
+pub fn build_service(store: Arc<Store>, accounts: Arc<Accounts>, hosts: Hosts, opts: ApiOptions) -> S3Service {
+    let api = S3Api { store: store.clone(), accounts: accounts.clone(), opts: opts.clone() };
     let mut b = S3ServiceBuilder::new(api);
     // Without an auth provider s3s answers 501 to every signed request.
     b.set_auth(auth::Auth::new(accounts.clone()));
@@ -107,28 +92,16 @@ pub fn build_service(
 
 #[async_trait::async_trait]
 impl S3 for S3Api {
-    async fn list_buckets(
-        &self,
-        req: S3Request<ListBucketsInput>,
-    ) -> S3Result<S3Response<ListBucketsOutput>> {
+    async fn list_buckets(&self, req: S3Request<ListBucketsInput>) -> S3Result<S3Response<ListBucketsOutput>> {
         bucket::list_buckets(self, req).await
     }
-    async fn create_bucket(
-        &self,
-        req: S3Request<CreateBucketInput>,
-    ) -> S3Result<S3Response<CreateBucketOutput>> {
+    async fn create_bucket(&self, req: S3Request<CreateBucketInput>) -> S3Result<S3Response<CreateBucketOutput>> {
         bucket::create_bucket(self, req).await
     }
-    async fn head_bucket(
-        &self,
-        req: S3Request<HeadBucketInput>,
-    ) -> S3Result<S3Response<HeadBucketOutput>> {
+    async fn head_bucket(&self, req: S3Request<HeadBucketInput>) -> S3Result<S3Response<HeadBucketOutput>> {
         bucket::head_bucket(self, req).await
     }
-    async fn delete_bucket(
-        &self,
-        req: S3Request<DeleteBucketInput>,
-    ) -> S3Result<S3Response<DeleteBucketOutput>> {
+    async fn delete_bucket(&self, req: S3Request<DeleteBucketInput>) -> S3Result<S3Response<DeleteBucketOutput>> {
         bucket::delete_bucket(self, req).await
     }
     async fn get_bucket_location(
@@ -143,40 +116,22 @@ impl S3 for S3Api {
     ) -> S3Result<S3Response<GetBucketVersioningOutput>> {
         bucket::get_bucket_versioning(self, req).await
     }
-    async fn get_bucket_acl(
-        &self,
-        req: S3Request<GetBucketAclInput>,
-    ) -> S3Result<S3Response<GetBucketAclOutput>> {
+    async fn get_bucket_acl(&self, req: S3Request<GetBucketAclInput>) -> S3Result<S3Response<GetBucketAclOutput>> {
         acl::get_bucket_acl(self, req).await
     }
-    async fn put_bucket_acl(
-        &self,
-        req: S3Request<PutBucketAclInput>,
-    ) -> S3Result<S3Response<PutBucketAclOutput>> {
+    async fn put_bucket_acl(&self, req: S3Request<PutBucketAclInput>) -> S3Result<S3Response<PutBucketAclOutput>> {
         acl::put_bucket_acl(self, req).await
     }
-    async fn get_object_acl(
-        &self,
-        req: S3Request<GetObjectAclInput>,
-    ) -> S3Result<S3Response<GetObjectAclOutput>> {
+    async fn get_object_acl(&self, req: S3Request<GetObjectAclInput>) -> S3Result<S3Response<GetObjectAclOutput>> {
         acl::get_object_acl(self, req).await
     }
-    async fn put_object_acl(
-        &self,
-        req: S3Request<PutObjectAclInput>,
-    ) -> S3Result<S3Response<PutObjectAclOutput>> {
+    async fn put_object_acl(&self, req: S3Request<PutObjectAclInput>) -> S3Result<S3Response<PutObjectAclOutput>> {
         acl::put_object_acl(self, req).await
     }
-    async fn list_objects(
-        &self,
-        req: S3Request<ListObjectsInput>,
-    ) -> S3Result<S3Response<ListObjectsOutput>> {
+    async fn list_objects(&self, req: S3Request<ListObjectsInput>) -> S3Result<S3Response<ListObjectsOutput>> {
         list::list_objects(self, req).await
     }
-    async fn list_objects_v2(
-        &self,
-        req: S3Request<ListObjectsV2Input>,
-    ) -> S3Result<S3Response<ListObjectsV2Output>> {
+    async fn list_objects_v2(&self, req: S3Request<ListObjectsV2Input>) -> S3Result<S3Response<ListObjectsV2Output>> {
         list::list_objects_v2(self, req).await
     }
     async fn list_object_versions(
@@ -185,40 +140,22 @@ impl S3 for S3Api {
     ) -> S3Result<S3Response<ListObjectVersionsOutput>> {
         list::list_object_versions(self, req).await
     }
-    async fn put_object(
-        &self,
-        req: S3Request<PutObjectInput>,
-    ) -> S3Result<S3Response<PutObjectOutput>> {
+    async fn put_object(&self, req: S3Request<PutObjectInput>) -> S3Result<S3Response<PutObjectOutput>> {
         object::put_object(self, req).await
     }
-    async fn get_object(
-        &self,
-        req: S3Request<GetObjectInput>,
-    ) -> S3Result<S3Response<GetObjectOutput>> {
+    async fn get_object(&self, req: S3Request<GetObjectInput>) -> S3Result<S3Response<GetObjectOutput>> {
         object::get_object(self, req).await
     }
-    async fn head_object(
-        &self,
-        req: S3Request<HeadObjectInput>,
-    ) -> S3Result<S3Response<HeadObjectOutput>> {
+    async fn head_object(&self, req: S3Request<HeadObjectInput>) -> S3Result<S3Response<HeadObjectOutput>> {
         object::head_object(self, req).await
     }
-    async fn delete_object(
-        &self,
-        req: S3Request<DeleteObjectInput>,
-    ) -> S3Result<S3Response<DeleteObjectOutput>> {
+    async fn delete_object(&self, req: S3Request<DeleteObjectInput>) -> S3Result<S3Response<DeleteObjectOutput>> {
         object::delete_object(self, req).await
     }
-    async fn delete_objects(
-        &self,
-        req: S3Request<DeleteObjectsInput>,
-    ) -> S3Result<S3Response<DeleteObjectsOutput>> {
+    async fn delete_objects(&self, req: S3Request<DeleteObjectsInput>) -> S3Result<S3Response<DeleteObjectsOutput>> {
         object::delete_objects(self, req).await
     }
-    async fn copy_object(
-        &self,
-        req: S3Request<CopyObjectInput>,
-    ) -> S3Result<S3Response<CopyObjectOutput>> {
+    async fn copy_object(&self, req: S3Request<CopyObjectInput>) -> S3Result<S3Response<CopyObjectOutput>> {
         object::copy_object(self, req).await
     }
     async fn create_multipart_upload(
@@ -227,10 +164,7 @@ impl S3 for S3Api {
     ) -> S3Result<S3Response<CreateMultipartUploadOutput>> {
         multipart::create_multipart_upload(self, req).await
     }
-    async fn upload_part(
-        &self,
-        req: S3Request<UploadPartInput>,
-    ) -> S3Result<S3Response<UploadPartOutput>> {
+    async fn upload_part(&self, req: S3Request<UploadPartInput>) -> S3Result<S3Response<UploadPartOutput>> {
         multipart::upload_part(self, req).await
     }
     async fn upload_part_copy(
@@ -251,10 +185,7 @@ impl S3 for S3Api {
     ) -> S3Result<S3Response<AbortMultipartUploadOutput>> {
         multipart::abort_multipart_upload(self, req).await
     }
-    async fn list_parts(
-        &self,
-        req: S3Request<ListPartsInput>,
-    ) -> S3Result<S3Response<ListPartsOutput>> {
+    async fn list_parts(&self, req: S3Request<ListPartsInput>) -> S3Result<S3Response<ListPartsOutput>> {
         multipart::list_parts(self, req).await
     }
     async fn list_multipart_uploads(

@@ -16,9 +16,7 @@ fn part_number(n: i32) -> S3Result<u32> {
     if (1..=MAX_PART_NUMBER).contains(&n) {
         Ok(n as u32)
     } else {
-        Err(util::invalid_argument(
-            "Part number must be an integer between 1 and 10000, inclusive",
-        ))
+        Err(util::invalid_argument("Part number must be an integer between 1 and 10000, inclusive"))
     }
 }
 
@@ -49,18 +47,13 @@ pub async fn create_multipart_upload(
     let acl = util::canned_acl(i.acl.as_ref().map(|a| a.as_str()))?;
     let algo = match i.checksum_algorithm.as_ref() {
         Some(a) => Some(Algo::parse(a.as_str()).ok_or_else(|| {
-            util::invalid_request(format!(
-                "Checksum algorithm provided is unsupported: {}",
-                a.as_str()
-            ))
+            util::invalid_request(format!("Checksum algorithm provided is unsupported: {}", a.as_str()))
         })?),
         None => None,
     };
     let ctype = i.checksum_type.as_ref().map(|t| t.as_str().to_owned());
     if ctype.as_deref() == Some("FULL_OBJECT") && algo.is_some_and(|a| !a.is_crc()) {
-        return Err(util::invalid_request(
-            "The FULL_OBJECT checksum type is only supported with CRC algorithms",
-        ));
+        return Err(util::invalid_request("The FULL_OBJECT checksum type is only supported with CRC algorithms"));
     }
     let owner = match caller {
         Some(c) => c.canonical_id,
@@ -68,23 +61,14 @@ pub async fn create_multipart_upload(
     };
     let up = api
         .store
-        .create_upload(
-            &i.bucket,
-            &i.key,
-            &owner,
-            attrs,
-            acl,
-            algo.map(|a| a.as_str().to_owned()),
-            ctype.clone(),
-        )
+        .create_upload(&i.bucket, &i.key, &owner, attrs, acl, algo.map(|a| a.as_str().to_owned()), ctype.clone())
         .await?;
     let out = CreateMultipartUploadOutput {
         bucket: Some(i.bucket),
         key: Some(i.key),
         upload_id: Some(up.upload_id),
         checksum_algorithm: algo.map(|a| ChecksumAlgorithm::from(a.as_str().to_owned())),
-        checksum_type: algo
-            .map(|_| ChecksumType::from(ctype.unwrap_or_else(|| "COMPOSITE".into()))),
+        checksum_type: algo.map(|_| ChecksumType::from(ctype.unwrap_or_else(|| "COMPOSITE".into()))),
         ..Default::default()
     };
     Ok(S3Response::new(out))
@@ -100,10 +84,7 @@ fn part_checksums(p: &PartRecord) -> [Option<String>; 5] {
     ]
 }
 
-pub async fn upload_part(
-    api: &S3Api,
-    req: S3Request<UploadPartInput>,
-) -> S3Result<S3Response<UploadPartOutput>> {
+pub async fn upload_part(api: &S3Api, req: S3Request<UploadPartInput>) -> S3Result<S3Response<UploadPartOutput>> {
     util::require_length(&req.headers)?;
     let i = req.input;
     let n = part_number(i.part_number)?;
@@ -122,10 +103,7 @@ pub async fn upload_part(
     {
         expect.checksum = Some((a, None));
     }
-    let part = api
-        .store
-        .upload_part(&upload, n, util::body(i.body), &expect)
-        .await?;
+    let part = api.store.upload_part(&upload, n, util::body(i.body), &expect).await?;
     let [crc32, crc32c, crc64nvme, sha1, sha256] = part_checksums(&part);
     let out = UploadPartOutput {
         e_tag: Some(etag(&part.etag)),
@@ -146,21 +124,14 @@ fn copy_range(spec: &str, size: u64) -> S3Result<std::ops::Range<u64>> {
             "The x-amz-copy-source-range value must be of the form bytes=first-last where first and last are the zero-based offsets of the first and last bytes to copy",
         )
     };
-    let (a, b) = spec
-        .trim()
-        .strip_prefix("bytes=")
-        .and_then(|r| r.split_once('-'))
-        .ok_or_else(bad)?;
+    let (a, b) = spec.trim().strip_prefix("bytes=").and_then(|r| r.split_once('-')).ok_or_else(bad)?;
     let first: u64 = a.trim().parse().map_err(|_| bad())?;
     let last: u64 = b.trim().parse().map_err(|_| bad())?;
     if first > last {
         return Err(bad());
     }
     if last >= size {
-        return Err(S3Error::with_message(
-            S3ErrorCode::InvalidRange,
-            "The requested range is not satisfiable",
-        ));
+        return Err(S3Error::with_message(S3ErrorCode::InvalidRange, "The requested range is not satisfiable"));
     }
     Ok(first..last + 1)
 }
@@ -178,30 +149,20 @@ pub async fn upload_part_copy(
     let range_spec = i.copy_source_range.clone();
     let (_, range, stream) = api
         .store
-        .open_object(
-            &src_bucket,
-            &src_key,
-            |rec| -> S3Result<std::ops::Range<u64>> {
-                check_copy_conditions(&headers, rec)?;
-                match range_spec.as_deref() {
-                    Some(spec) => copy_range(spec, rec.size),
-                    None => Ok(0..rec.size),
-                }
-            },
-        )
+        .open_object(&src_bucket, &src_key, |rec| -> S3Result<std::ops::Range<u64>> {
+            check_copy_conditions(&headers, rec)?;
+            match range_spec.as_deref() {
+                Some(spec) => copy_range(spec, rec.size),
+                None => Ok(0..rec.size),
+            }
+        })
         .await?;
     let expect = Expect {
         content_length: Some(range.end - range.start),
-        checksum: upload
-            .checksum_algorithm
-            .as_deref()
-            .and_then(Algo::parse)
-            .map(|a| (a, None)),
+        checksum: upload.checksum_algorithm.as_deref().and_then(Algo::parse).map(|a| (a, None)),
         ..Default::default()
     };
-    let body: BodyStream = Box::pin(futures::StreamExt::map(stream, |r| {
-        r.map_err(|e| Box::new(e) as BodyError)
-    }));
+    let body: BodyStream = Box::pin(futures::StreamExt::map(stream, |r| r.map_err(|e| Box::new(e) as BodyError)));
     let part = api.store.upload_part(&upload, n, body, &expect).await?;
     let [crc32, crc32c, crc64nvme, sha1, sha256] = part_checksums(&part);
     let out = UploadPartCopyOutput {
@@ -232,21 +193,10 @@ pub async fn complete_multipart_upload(
     for p in parts {
         let number = p.part_number.ok_or_else(malformed)?;
         let number = u32::try_from(number).map_err(|_| malformed())?;
-        let etag = p
-            .e_tag
-            .map(|e| e.value().trim_matches('"').to_owned())
-            .ok_or_else(malformed)?;
-        let checksum = p
-            .checksum_crc32
-            .or(p.checksum_crc32c)
-            .or(p.checksum_crc64nvme)
-            .or(p.checksum_sha1)
-            .or(p.checksum_sha256);
-        requested.push(CompletePart {
-            number,
-            etag,
-            checksum,
-        });
+        let etag = p.e_tag.map(|e| e.value().trim_matches('"').to_owned()).ok_or_else(malformed)?;
+        let checksum =
+            p.checksum_crc32.or(p.checksum_crc32c).or(p.checksum_crc64nvme).or(p.checksum_sha1).or(p.checksum_sha256);
+        requested.push(CompletePart { number, etag, checksum });
     }
     let expected = [
         (Algo::Crc32, i.checksum_crc32),
@@ -257,10 +207,7 @@ pub async fn complete_multipart_upload(
     ]
     .into_iter()
     .find_map(|(a, v)| v.map(|v| (a, v)));
-    let rec = api
-        .store
-        .complete_upload(&i.bucket, &i.key, &i.upload_id, &requested, expected)
-        .await?;
+    let rec = api.store.complete_upload(&i.bucket, &i.key, &i.upload_id, &requested, expected).await?;
     let mut out = CompleteMultipartUploadOutput {
         bucket: Some(i.bucket.clone()),
         key: Some(i.key.clone()),
@@ -287,38 +234,19 @@ pub async fn abort_multipart_upload(
     req: S3Request<AbortMultipartUploadInput>,
 ) -> S3Result<S3Response<AbortMultipartUploadOutput>> {
     let i = req.input;
-    api.store
-        .abort_upload(&i.bucket, &i.key, &i.upload_id)
-        .await?;
-    Ok(S3Response::with_status(
-        AbortMultipartUploadOutput::default(),
-        http::StatusCode::NO_CONTENT,
-    ))
+    api.store.abort_upload(&i.bucket, &i.key, &i.upload_id).await?;
+    Ok(S3Response::with_status(AbortMultipartUploadOutput::default(), http::StatusCode::NO_CONTENT))
 }
 
 fn initiator(api: &S3Api, id: &str) -> (Initiator, Owner) {
-    let display = api
-        .accounts
-        .by_key
-        .values()
-        .find(|(_, i)| i.canonical_id == id)
-        .map(|(_, i)| i.display_name.clone());
+    let display = api.accounts.by_key.values().find(|(_, i)| i.canonical_id == id).map(|(_, i)| i.display_name.clone());
     (
-        Initiator {
-            id: Some(id.to_owned()),
-            display_name: display.clone(),
-        },
-        Owner {
-            id: Some(id.to_owned()),
-            display_name: display,
-        },
+        Initiator { id: Some(id.to_owned()), display_name: display.clone() },
+        Owner { id: Some(id.to_owned()), display_name: display },
     )
 }
 
-pub async fn list_parts(
-    api: &S3Api,
-    req: S3Request<ListPartsInput>,
-) -> S3Result<S3Response<ListPartsOutput>> {
+pub async fn list_parts(api: &S3Api, req: S3Request<ListPartsInput>) -> S3Result<S3Response<ListPartsOutput>> {
     let i = req.input;
     let upload = api.store.get_upload(&i.bucket, &i.key, &i.upload_id)?;
     let max = match i.max_parts {
@@ -341,18 +269,11 @@ pub async fn list_parts(
         initiator: Some(init),
         owner: Some(owner),
         storage_class: Some(StorageClass::from_static(StorageClass::STANDARD)),
-        checksum_algorithm: upload
+        checksum_algorithm: upload.checksum_algorithm.clone().map(ChecksumAlgorithm::from),
+        checksum_type: upload
             .checksum_algorithm
-            .clone()
-            .map(ChecksumAlgorithm::from),
-        checksum_type: upload.checksum_algorithm.as_ref().map(|_| {
-            ChecksumType::from(
-                upload
-                    .checksum_type
-                    .clone()
-                    .unwrap_or_else(|| "COMPOSITE".into()),
-            )
-        }),
+            .as_ref()
+            .map(|_| ChecksumType::from(upload.checksum_type.clone().unwrap_or_else(|| "COMPOSITE".into()))),
         parts: Some(
             parts
                 .iter()
@@ -428,12 +349,7 @@ pub async fn list_multipart_uploads(
         next_key_marker: next_key,
         next_upload_id_marker: next_id,
         uploads: Some(uploads),
-        common_prefixes: Some(
-            list.common_prefixes
-                .into_iter()
-                .map(|p| CommonPrefix { prefix: Some(p) })
-                .collect(),
-        ),
+        common_prefixes: Some(list.common_prefixes.into_iter().map(|p| CommonPrefix { prefix: Some(p) }).collect()),
         encoding_type: i.encoding_type,
         ..Default::default()
     };

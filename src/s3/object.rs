@@ -19,18 +19,13 @@ fn owner_of(api: &S3Api, caller: Option<Identity>, bucket: &str) -> S3Result<Str
     }
 }
 
-pub async fn put_object(
-    api: &S3Api,
-    req: S3Request<PutObjectInput>,
-) -> S3Result<S3Response<PutObjectOutput>> {
+pub async fn put_object(api: &S3Api, req: S3Request<PutObjectInput>) -> S3Result<S3Response<PutObjectOutput>> {
     util::require_length(&req.headers)?;
     let caller = api.caller(&req);
     let i = req.input;
     util::check_storage_class(i.storage_class.as_ref().map(|s| s.as_str()))?;
     // Refuse an oversized body before reading any of it.
-    if i.content_length
-        .is_some_and(|n| n > 0 && n as u64 > api.store.limits.max_object_size)
-    {
+    if i.content_length.is_some_and(|n| n > 0 && n as u64 > api.store.limits.max_object_size) {
         return Err(crate::store::StoreError::EntityTooLarge.into());
     }
     let expect = util::expect(
@@ -50,26 +45,13 @@ pub async fn put_object(
         i.website_redirect_location,
         i.metadata,
     )?;
-    let cond = util::put_cond(
-        util::raw_header(&req.headers, "if-match"),
-        util::raw_header(&req.headers, "if-none-match"),
-    );
+    let cond =
+        util::put_cond(util::raw_header(&req.headers, "if-match"), util::raw_header(&req.headers, "if-none-match"));
     let acl = util::canned_acl(i.acl.as_ref().map(|a| a.as_str()))?;
     let owner = owner_of(api, caller, &i.bucket)?;
-    let put = PutRequest {
-        bucket: i.bucket,
-        key: i.key,
-        owner,
-        attrs,
-        acl,
-        expect,
-        cond,
-    };
+    let put = PutRequest { bucket: i.bucket, key: i.key, owner, attrs, acl, expect, cond };
     let rec = api.store.put_object(put, util::body(i.body)).await?;
-    let mut out = PutObjectOutput {
-        e_tag: Some(etag(&rec.etag)),
-        ..Default::default()
-    };
+    let mut out = PutObjectOutput { e_tag: Some(etag(&rec.etag)), ..Default::default() };
     set_put_checksums(&mut out, &rec);
     Ok(S3Response::new(out))
 }
@@ -122,14 +104,9 @@ fn select_range(
             )
         };
         if range.is_some() {
-            return Err(util::invalid_request(
-                "Cannot specify both Range header and partNumber query parameter",
-            ));
+            return Err(util::invalid_request("Cannot specify both Range header and partNumber query parameter"));
         }
-        let n = usize::try_from(n)
-            .ok()
-            .filter(|n| *n >= 1)
-            .ok_or_else(bad_part)?;
+        let n = usize::try_from(n).ok().filter(|n| *n >= 1).ok_or_else(bad_part)?;
         return match &rec.data {
             DataRef::Parts(parts) => {
                 let p = parts.get(n - 1).ok_or_else(bad_part)?;
@@ -145,10 +122,8 @@ fn select_range(
         Some(r) => match r.check(rec.size) {
             Ok(r) => Ok((r, true)),
             Err(_) => {
-                let mut err = S3Error::with_message(
-                    S3ErrorCode::InvalidRange,
-                    "The requested range is not satisfiable",
-                );
+                let mut err =
+                    S3Error::with_message(S3ErrorCode::InvalidRange, "The requested range is not satisfiable");
                 let mut h = http::HeaderMap::new();
                 if let Ok(v) = format!("bytes */{}", rec.size).parse() {
                     h.insert(http::header::CONTENT_RANGE, v);
@@ -176,11 +151,7 @@ macro_rules! fill_object_headers {
         }
         $out.e_tag = Some(etag(&rec.etag));
         $out.last_modified = Some(ts(rec.last_modified));
-        $out.content_type = Some(
-            a.content_type
-                .clone()
-                .unwrap_or_else(|| "application/octet-stream".into()),
-        );
+        $out.content_type = Some(a.content_type.clone().unwrap_or_else(|| "application/octet-stream".into()));
         $out.content_encoding = a.content_encoding.clone();
         $out.content_disposition = a.content_disposition.clone();
         $out.content_language = a.content_language.clone();
@@ -206,10 +177,7 @@ fn checksum_enabled(mode: Option<&ChecksumMode>) -> bool {
     mode.is_some_and(|m| m.as_str().eq_ignore_ascii_case("ENABLED"))
 }
 
-pub async fn get_object(
-    api: &S3Api,
-    req: S3Request<GetObjectInput>,
-) -> S3Result<S3Response<GetObjectOutput>> {
+pub async fn get_object(api: &S3Api, req: S3Request<GetObjectInput>) -> S3Result<S3Response<GetObjectOutput>> {
     let i = &req.input;
     let headers = &req.headers;
     let (rec, range, stream) = api
@@ -221,46 +189,25 @@ pub async fn get_object(
         .await?;
     let partial = i.range.is_some() || i.part_number.is_some();
     let mut out = GetObjectOutput::default();
-    fill_object_headers!(
-        out,
-        &rec,
-        &range,
-        partial,
-        checksum_enabled(i.checksum_mode.as_ref())
-    );
+    fill_object_headers!(out, &rec, &range, partial, checksum_enabled(i.checksum_mode.as_ref()));
     out.body = Some(StreamingBlob::wrap(stream));
     Ok(S3Response::new(out))
 }
 
-pub async fn head_object(
-    api: &S3Api,
-    req: S3Request<HeadObjectInput>,
-) -> S3Result<S3Response<HeadObjectOutput>> {
+pub async fn head_object(api: &S3Api, req: S3Request<HeadObjectInput>) -> S3Result<S3Response<HeadObjectOutput>> {
     let i = &req.input;
     let rec = api.store.head_object(&i.bucket, &i.key)?;
     check_conditions(&req.headers, &rec)?;
     let (range, partial) = select_range(&rec, i.range.as_ref(), i.part_number)?;
     let mut out = HeadObjectOutput::default();
-    fill_object_headers!(
-        out,
-        &rec,
-        &range,
-        partial,
-        checksum_enabled(i.checksum_mode.as_ref())
-    );
+    fill_object_headers!(out, &rec, &range, partial, checksum_enabled(i.checksum_mode.as_ref()));
     Ok(S3Response::new(out))
 }
 
-pub async fn delete_object(
-    api: &S3Api,
-    req: S3Request<DeleteObjectInput>,
-) -> S3Result<S3Response<DeleteObjectOutput>> {
+pub async fn delete_object(api: &S3Api, req: S3Request<DeleteObjectInput>) -> S3Result<S3Response<DeleteObjectOutput>> {
     let i = req.input;
     api.store.delete_object(&i.bucket, &i.key).await?;
-    Ok(S3Response::with_status(
-        DeleteObjectOutput::default(),
-        http::StatusCode::NO_CONTENT,
-    ))
+    Ok(S3Response::with_status(DeleteObjectOutput::default(), http::StatusCode::NO_CONTENT))
 }
 
 /// AWS caps DeleteObjects at 1000 keys per request.
@@ -286,10 +233,7 @@ pub async fn delete_objects(
         match api.store.delete_object(&i.bucket, &obj.key).await {
             Ok(_) => {
                 if !quiet {
-                    deleted.push(DeletedObject {
-                        key: Some(obj.key),
-                        ..Default::default()
-                    });
+                    deleted.push(DeletedObject { key: Some(obj.key), ..Default::default() });
                 }
             }
             Err(e) => {
@@ -303,34 +247,20 @@ pub async fn delete_objects(
             }
         }
     }
-    let out = DeleteObjectsOutput {
-        deleted: Some(deleted),
-        errors: Some(errors),
-        ..Default::default()
-    };
+    let out = DeleteObjectsOutput { deleted: Some(deleted), errors: Some(errors), ..Default::default() };
     Ok(S3Response::new(out))
 }
 
 /// Resolves `x-amz-copy-source` and checks the caller may read it.
-pub(crate) fn copy_source(
-    api: &S3Api,
-    src: &CopySource,
-    caller: Option<&Identity>,
-) -> S3Result<(String, String)> {
+pub(crate) fn copy_source(api: &S3Api, src: &CopySource, caller: Option<&Identity>) -> S3Result<(String, String)> {
     let CopySource::Bucket { bucket, key, .. } = src else {
-        return Err(S3Error::with_message(
-            S3ErrorCode::NotImplemented,
-            "Access point copy sources are not supported",
-        ));
+        return Err(S3Error::with_message(S3ErrorCode::NotImplemented, "Access point copy sources are not supported"));
     };
     let b = api.store.get_bucket(bucket)?;
     let rec = api.store.head_object(bucket, key)?;
     let owner = caller.is_some_and(|c| c.canonical_id == b.owner);
     if !owner && !rec.acl.public_read() {
-        return Err(S3Error::with_message(
-            S3ErrorCode::AccessDenied,
-            "Access Denied",
-        ));
+        return Err(S3Error::with_message(S3ErrorCode::AccessDenied, "Access Denied"));
     }
     Ok((bucket.to_string(), key.to_string()))
 }
@@ -343,24 +273,15 @@ pub(crate) fn check_copy_conditions(headers: &http::HeaderMap, rec: &ObjectRecor
     }
 }
 
-pub async fn copy_object(
-    api: &S3Api,
-    req: S3Request<CopyObjectInput>,
-) -> S3Result<S3Response<CopyObjectOutput>> {
+pub async fn copy_object(api: &S3Api, req: S3Request<CopyObjectInput>) -> S3Result<S3Response<CopyObjectOutput>> {
     let caller = api.caller(&req);
     let headers = req.headers;
     let i = req.input;
     util::check_storage_class(i.storage_class.as_ref().map(|s| s.as_str()))?;
     let (src_bucket, src_key) = copy_source(api, &i.copy_source, caller.as_ref())?;
-    let replace = i
-        .metadata_directive
-        .as_ref()
-        .is_some_and(|d| d.as_str() == MetadataDirective::REPLACE);
+    let replace = i.metadata_directive.as_ref().is_some_and(|d| d.as_str() == MetadataDirective::REPLACE);
     if let Some(d) = &i.metadata_directive
-        && !matches!(
-            d.as_str(),
-            MetadataDirective::REPLACE | MetadataDirective::COPY
-        )
+        && !matches!(d.as_str(), MetadataDirective::REPLACE | MetadataDirective::COPY)
     {
         return Err(util::invalid_argument("Unknown metadata directive."));
     }
@@ -393,10 +314,7 @@ pub async fn copy_object(
         };
         let src = api.store.head_object(&src_bucket, &src_key)?;
         check_copy_conditions(&headers, &src)?;
-        let rec = api
-            .store
-            .replace_attrs(&i.bucket, &i.key, &src.etag, attrs, acl)
-            .await?;
+        let rec = api.store.replace_attrs(&i.bucket, &i.key, &src.etag, attrs, acl).await?;
         return Ok(S3Response::new(copy_output(&rec)));
     }
 
@@ -414,15 +332,11 @@ pub async fn copy_object(
         owner,
         attrs,
         acl: acl.unwrap_or_else(|| crate::store::types::Acl::canned("private")),
-        expect: crate::store::ingest_api::Expect {
-            content_length: Some(src.size),
-            ..Default::default()
-        },
+        expect: crate::store::ingest_api::Expect { content_length: Some(src.size), ..Default::default() },
         cond: PutCond::Any,
     };
-    let body: crate::store::BodyStream = Box::pin(futures::StreamExt::map(stream, |r| {
-        r.map_err(|e| Box::new(e) as crate::store::BodyError)
-    }));
+    let body: crate::store::BodyStream =
+        Box::pin(futures::StreamExt::map(stream, |r| r.map_err(|e| Box::new(e) as crate::store::BodyError)));
     let rec = api.store.put_object(put, body).await?;
     Ok(S3Response::new(copy_output(&rec)))
 }

@@ -25,8 +25,7 @@ pub fn etag(bare: &str) -> ETag {
 
 pub fn http_date(t: &Timestamp) -> String {
     let odt: time::OffsetDateTime = t.clone().into();
-    let st = std::time::UNIX_EPOCH
-        + std::time::Duration::from_secs(u64::try_from(odt.unix_timestamp()).unwrap_or(0));
+    let st = std::time::UNIX_EPOCH + std::time::Duration::from_secs(u64::try_from(odt.unix_timestamp()).unwrap_or(0));
     httpdate::fmt_http_date(st)
 }
 
@@ -47,11 +46,8 @@ pub fn invalid_request(msg: impl Into<String>) -> S3Error {
 pub const MAX_USER_METADATA: usize = 2048;
 
 pub fn user_metadata(meta: Option<HashMap<String, String>>) -> S3Result<Vec<(String, String)>> {
-    let mut pairs: Vec<(String, String)> = meta
-        .unwrap_or_default()
-        .into_iter()
-        .map(|(k, v)| (k.to_ascii_lowercase(), v))
-        .collect();
+    let mut pairs: Vec<(String, String)> =
+        meta.unwrap_or_default().into_iter().map(|(k, v)| (k.to_ascii_lowercase(), v)).collect();
     pairs.sort();
     let size: usize = pairs.iter().map(|(k, v)| k.len() + v.len()).sum();
     if size > MAX_USER_METADATA {
@@ -66,11 +62,7 @@ pub fn user_metadata(meta: Option<HashMap<String, String>>) -> S3Result<Vec<(Str
 }
 
 pub fn metadata_map(pairs: &[(String, String)]) -> Option<HashMap<String, String>> {
-    if pairs.is_empty() {
-        None
-    } else {
-        Some(pairs.iter().cloned().collect())
-    }
+    if pairs.is_empty() { None } else { Some(pairs.iter().cloned().collect()) }
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -86,16 +78,9 @@ pub fn attrs(
 ) -> S3Result<ObjectAttrs> {
     // aws-chunked is a transfer detail: it must not be stored as the object's encoding.
     let content_encoding = content_encoding.and_then(|e| {
-        let kept: Vec<&str> = e
-            .split(',')
-            .map(str::trim)
-            .filter(|p| !p.is_empty() && !p.eq_ignore_ascii_case("aws-chunked"))
-            .collect();
-        if kept.is_empty() {
-            None
-        } else {
-            Some(kept.join(","))
-        }
+        let kept: Vec<&str> =
+            e.split(',').map(str::trim).filter(|p| !p.is_empty() && !p.eq_ignore_ascii_case("aws-chunked")).collect();
+        if kept.is_empty() { None } else { Some(kept.join(",")) }
     });
     Ok(ObjectAttrs {
         content_type,
@@ -140,16 +125,9 @@ pub fn canned_acl(name: Option<&str>) -> S3Result<Acl> {
 
 pub fn content_md5(value: Option<&str>) -> S3Result<Option<[u8; 16]>> {
     let Some(v) = value else { return Ok(None) };
-    let bytes = B64
-        .decode(v.trim())
-        .ok()
-        .and_then(|b| <[u8; 16]>::try_from(b).ok())
-        .ok_or_else(|| {
-            S3Error::with_message(
-                S3ErrorCode::InvalidDigest,
-                "The Content-MD5 you specified is not valid.",
-            )
-        })?;
+    let bytes = B64.decode(v.trim()).ok().and_then(|b| <[u8; 16]>::try_from(b).ok()).ok_or_else(|| {
+        S3Error::with_message(S3ErrorCode::InvalidDigest, "The Content-MD5 you specified is not valid.")
+    })?;
     Ok(Some(bytes))
 }
 
@@ -174,9 +152,7 @@ pub fn checksum_expectation(
                     "Expecting a single x-amz-checksum- header. Multiple checksum Types are not allowed.",
                 ));
             }
-            let v = v
-                .to_str()
-                .map_err(|_| invalid_request("invalid checksum header"))?;
+            let v = v.to_str().map_err(|_| invalid_request("invalid checksum header"))?;
             found = Some((algo, Some(v.to_owned())));
         }
     }
@@ -185,19 +161,14 @@ pub fn checksum_expectation(
     }
     if let Some(trailer) = headers.get("x-amz-trailer").and_then(|v| v.to_str().ok()) {
         let name = trailer.trim().to_ascii_lowercase();
-        if let Some(algo) = ChecksumAlgorithm::ALL
-            .into_iter()
-            .find(|a| a.header_name() == name)
-        {
+        if let Some(algo) = ChecksumAlgorithm::ALL.into_iter().find(|a| a.header_name() == name) {
             return Ok(Some((algo, None)));
         }
     }
     match sdk_algorithm {
         Some(a) => match ChecksumAlgorithm::parse(a) {
             Some(algo) => Ok(Some((algo, None))),
-            None => Err(invalid_request(format!(
-                "Checksum algorithm provided is unsupported: {a}"
-            ))),
+            None => Err(invalid_request(format!("Checksum algorithm provided is unsupported: {a}"))),
         },
         None => Ok(None),
     }
@@ -208,12 +179,7 @@ pub fn trailer_reader(
 ) -> Option<Box<dyn Fn(ChecksumAlgorithm) -> Option<String> + Send + Sync>> {
     let t = trailers?;
     Some(Box::new(move |algo: ChecksumAlgorithm| {
-        t.read(|h| {
-            h.get(algo.header_name().as_str())
-                .and_then(|v| v.to_str().ok())
-                .map(str::to_owned)
-        })
-        .flatten()
+        t.read(|h| h.get(algo.header_name().as_str()).and_then(|v| v.to_str().ok()).map(str::to_owned)).flatten()
     }))
 }
 
@@ -255,22 +221,14 @@ pub fn put_cond(if_match: Option<&str>, if_none_match: Option<&str>) -> PutCond 
         return PutCond::Absent;
     }
     match if_match {
-        Some(v) => PutCond::EtagIs(
-            v.trim()
-                .trim_start_matches("W/")
-                .trim_matches('"')
-                .to_owned(),
-        ),
+        Some(v) => PutCond::EtagIs(v.trim().trim_start_matches("W/").trim_matches('"').to_owned()),
         None => PutCond::Any,
     }
 }
 
 /// The value of one checksum algorithm among those stored, for the output's checksum fields.
 pub fn checksum_of(checksums: &[Checksum], algo: &str) -> Option<String> {
-    checksums
-        .iter()
-        .find(|c| c.algorithm == algo)
-        .map(|c| c.value.clone())
+    checksums.iter().find(|c| c.algorithm == algo).map(|c| c.value.clone())
 }
 
 pub fn raw_header<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {

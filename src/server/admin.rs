@@ -8,69 +8,46 @@ use hyper_util::rt::TokioIo;
 use s3s::Body;
 use tokio::sync::watch;
 
+use super::metrics::Metrics;
 use crate::store::Store;
 
 pub struct Admin {
     store: Arc<Store>,
+    metrics: Arc<Metrics>,
 }
 
+const JSON: &str = "application/json";
+
 impl Admin {
-    pub fn new(store: Arc<Store>) -> Self {
-        Admin { store }
+    pub fn new(store: Arc<Store>, metrics: Arc<Metrics>) -> Self {
+        Admin { store, metrics }
     }
 
     async fn handle(&self, req: Request<Incoming>) -> Response<Body> {
         let (status, body, ctype) = match req.uri().path() {
-            "/live" => (
-                StatusCode::OK,
-                r#"{"status":"ok"}"#.to_owned(),
-                "application/json",
-            ),
+            "/live" => (StatusCode::OK, r#"{"status":"ok"}"#.to_owned(), JSON),
+            // Ready only when the store is open and accepts writes.
             "/ready" | "/_/healthcheck" => match self.store.check_writable().await {
-                Ok(()) => (
-                    StatusCode::OK,
-                    r#"{"status":"ready"}"#.to_owned(),
-                    "application/json",
-                ),
-                Err(e) => (
-                    StatusCode::SERVICE_UNAVAILABLE,
-                    format!(r#"{{"status":"unavailable","reason":{:?}}}"#, e.to_string()),
-                    "application/json",
-                ),
+                Ok(()) => (StatusCode::OK, r#"{"status":"ready"}"#.to_owned(), JSON),
+                Err(e) => {
+                    let reason = serde_json::Value::String(e.to_string());
+                    (StatusCode::SERVICE_UNAVAILABLE, format!(r#"{{"status":"unavailable","reason":{reason}}}"#), JSON)
+                }
             },
-            "/metrics" => match self.store.stats() {
-                Ok((buckets, objects, bytes)) => (
-                    StatusCode::OK,
-                    format!(
-                        "# TYPE s3_cloudserver_buckets gauge\ns3_cloudserver_buckets {buckets}\n# TYPE s3_cloudserver_objects gauge\ns3_cloudserver_objects {objects}\n# TYPE s3_cloudserver_bytes gauge\ns3_cloudserver_bytes {bytes}\n"
-                    ),
-                    "text/plain; version=0.0.4",
-                ),
-                Err(e) => (
-                    StatusCode::INTERNAL_SERVER_ERROR,
-                    e.to_string(),
-                    "text/plain",
-                ),
-            },
-            _ => (
-                StatusCode::NOT_FOUND,
-                r#"{"error":"not found"}"#.to_owned(),
-                "application/json",
-            ),
+            "/metrics" => {
+                let store = self.store.stats().map_err(|e| tracing::warn!(error = %e, "store stats failed")).ok();
+                (StatusCode::OK, self.metrics.render(store), "text/plain; version=0.0.4; charset=utf-8")
+            }
+            _ => (StatusCode::NOT_FOUND, r#"{"error":"not found"}"#.to_owned(), JSON),
         };
         let mut r = Response::new(Body::from(body));
         *r.status_mut() = status;
-        r.headers_mut()
-            .insert(http::header::CONTENT_TYPE, HeaderValue::from_static(ctype));
+        r.headers_mut().insert(http::header::CONTENT_TYPE, HeaderValue::from_static(ctype));
         r
     }
 }
 
-pub fn serve(
-    admin: Arc<Admin>,
-    io: Box<dyn super::Io>,
-    mut shutdown: watch::Receiver<bool>,
-) -> super::ConnFuture {
+pub fn serve(admin: Arc<Admin>, io: Box<dyn super::Io>, mut shutdown: watch::Receiver<bool>) -> super::ConnFuture {
     Box::pin(async move {
         let svc = hyper::service::service_fn(move |req| {
             let admin = admin.clone();

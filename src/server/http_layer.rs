@@ -11,12 +11,14 @@ use hyper::body::Incoming;
 use s3s::Body;
 use s3s::service::S3Service;
 
+use super::metrics::{Metrics, action_of};
 use crate::s3::error::enrich_error_body;
 use crate::store::Store;
 
 pub struct App {
     s3: S3Service,
     store: Arc<Store>,
+    metrics: Arc<Metrics>,
 }
 
 fn request_id() -> String {
@@ -34,24 +36,18 @@ fn host_id() -> String {
 }
 
 fn xml_error(status: StatusCode, code: &str, msg: &str) -> Response<Body> {
-    let body = format!(
-        "<?xml version=\"1.0\" encoding=\"UTF-8\"?><Error><Code>{code}</Code><Message>{msg}</Message></Error>"
-    );
+    let body =
+        format!("<?xml version=\"1.0\" encoding=\"UTF-8\"?><Error><Code>{code}</Code><Message>{msg}</Message></Error>");
     let mut r = Response::new(Body::from(body));
     *r.status_mut() = status;
-    r.headers_mut().insert(
-        http::header::CONTENT_TYPE,
-        HeaderValue::from_static("application/xml"),
-    );
+    r.headers_mut().insert(http::header::CONTENT_TYPE, HeaderValue::from_static("application/xml"));
     r
 }
 
 /// S3 serves the whole object when a Range header is malformed, reversed or asks for several
 /// ranges; s3s 0.14.1 answers 400 instead, so such headers are dropped before it sees them.
 fn drop_unusable_range(headers: &mut http::HeaderMap) {
-    let usable = headers
-        .get(http::header::RANGE)
-        .map(|v| v.to_str().map(single_byte_range).unwrap_or(false));
+    let usable = headers.get(http::header::RANGE).map(|v| v.to_str().map(single_byte_range).unwrap_or(false));
     if usable == Some(false) {
         headers.remove(http::header::RANGE);
     }
@@ -72,37 +68,65 @@ fn single_byte_range(v: &str) -> bool {
     }
 }
 
+fn header_u64(h: &http::HeaderMap, name: &str) -> Option<u64> {
+    h.get(name)?.to_str().ok()?.trim().parse().ok()
+}
+
+/// The access key id a request claims (never the signature or secret), for the access log.
+fn access_key_of<B>(req: &Request<B>) -> Option<String> {
+    if let Some(auth) = req.headers().get(http::header::AUTHORIZATION).and_then(|v| v.to_str().ok()) {
+        if let Some((_, rest)) = auth.split_once("Credential=") {
+            return rest.split('/').next().map(str::to_owned);
+        }
+        if let Some(rest) = auth.strip_prefix("AWS ") {
+            return rest.split(':').next().map(str::to_owned);
+        }
+    }
+    let q = req.uri().query()?;
+    q.split('&').find_map(|p| {
+        let v = p.strip_prefix("X-Amz-Credential=").or_else(|| p.strip_prefix("AWSAccessKeyId="))?;
+        let v = percent_encoding::percent_decode_str(v).decode_utf8_lossy().into_owned();
+        v.split('/').next().map(str::to_owned)
+    })
+}
+
+fn split_path(path: &str) -> (&str, &str) {
+    let p = path.strip_prefix('/').unwrap_or(path);
+    p.split_once('/').unwrap_or((p, ""))
+}
+
 impl App {
-    pub fn new(s3: S3Service, store: Arc<Store>) -> Self {
-        App { s3, store }
+    pub fn new(s3: S3Service, store: Arc<Store>, metrics: Arc<Metrics>) -> Self {
+        App { s3, store, metrics }
     }
 
-    pub async fn handle(
-        &self,
-        mut req: Request<Incoming>,
-        peer: Option<SocketAddr>,
-    ) -> Response<Body> {
+    pub async fn handle(&self, mut req: Request<Incoming>, peer: Option<SocketAddr>) -> Response<Body> {
         drop_unusable_range(req.headers_mut());
         let start = Instant::now();
         let id = request_id();
         let method = req.method().clone();
         let path = req.uri().path().to_owned();
-        let mut resp =
-            if path == "/_/healthcheck" && (method == Method::GET || method == Method::HEAD) {
-                self.healthcheck().await
-            } else {
-                match self.s3.call(req.map(Body::from)).await {
-                    Ok(r) => r,
-                    Err(e) => {
-                        tracing::error!(error = ?e, "request failed inside the protocol layer");
-                        xml_error(
-                            StatusCode::INTERNAL_SERVER_ERROR,
-                            "InternalError",
-                            "We encountered an internal error. Please try again.",
-                        )
-                    }
+        let action = action_of(&method, &path, req.uri().query(), req.headers().contains_key("x-amz-copy-source"));
+        let bytes_in = header_u64(req.headers(), "x-amz-decoded-content-length")
+            .or_else(|| header_u64(req.headers(), "content-length"))
+            .unwrap_or(0);
+        let account = access_key_of(&req);
+        self.metrics.started();
+        let mut resp = if path == "/_/healthcheck" && (method == Method::GET || method == Method::HEAD) {
+            self.healthcheck().await
+        } else {
+            match self.s3.call(req.map(Body::from)).await {
+                Ok(r) => r,
+                Err(e) => {
+                    tracing::error!(error = ?e, "request failed inside the protocol layer");
+                    xml_error(
+                        StatusCode::INTERNAL_SERVER_ERROR,
+                        "InternalError",
+                        "We encountered an internal error. Please try again.",
+                    )
                 }
-            };
+            }
+        };
         let status = resp.status();
         if (status.is_client_error() || status.is_server_error())
             && let Some(bytes) = resp.body().bytes()
@@ -110,8 +134,7 @@ impl App {
         {
             let len = new.len();
             *resp.body_mut() = Body::from(Bytes::from(new));
-            resp.headers_mut()
-                .insert(http::header::CONTENT_LENGTH, HeaderValue::from(len));
+            resp.headers_mut().insert(http::header::CONTENT_LENGTH, HeaderValue::from(len));
         }
         let h = resp.headers_mut();
         if let Ok(v) = HeaderValue::from_str(&id) {
@@ -120,16 +143,25 @@ impl App {
         if let Ok(v) = HeaderValue::from_str(&host_id()) {
             h.insert("x-amz-id-2", v);
         }
-        h.entry(http::header::SERVER)
-            .or_insert(HeaderValue::from_static("s3server"));
+        h.entry(http::header::SERVER).or_insert(HeaderValue::from_static("s3server"));
+        let elapsed = start.elapsed();
+        let bytes_out = header_u64(resp.headers(), "content-length").unwrap_or(0);
+        self.metrics.finished(&method, action, status.as_u16(), elapsed, bytes_in, bytes_out);
+        let (bucket, key) = split_path(&path);
         tracing::info!(
             target: "access",
             request_id = %id,
             method = %method,
             path = %path,
+            action,
             status = status.as_u16(),
-            elapsed_ms = start.elapsed().as_secs_f64() * 1000.0,
-            client = ?peer,
+            bytes_in,
+            bytes_out,
+            elapsed_ms = elapsed.as_secs_f64() * 1000.0,
+            account = account.as_deref().unwrap_or("-"),
+            bucket,
+            key,
+            client = %peer.map(|p| p.to_string()).unwrap_or_default(),
         );
         resp
     }
@@ -138,19 +170,12 @@ impl App {
         match self.store.check_writable().await {
             Ok(()) => {
                 let mut r = Response::new(Body::from("{}".to_owned()));
-                r.headers_mut().insert(
-                    http::header::CONTENT_TYPE,
-                    HeaderValue::from_static("application/json"),
-                );
+                r.headers_mut().insert(http::header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
                 r
             }
             Err(e) => {
                 tracing::warn!(error = %e, "health check failed");
-                xml_error(
-                    StatusCode::SERVICE_UNAVAILABLE,
-                    "ServiceUnavailable",
-                    "The store is not writable",
-                )
+                xml_error(StatusCode::SERVICE_UNAVAILABLE, "ServiceUnavailable", "The store is not writable")
             }
         }
     }

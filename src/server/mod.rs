@@ -3,6 +3,7 @@
 
 mod admin;
 mod http_layer;
+pub mod metrics;
 pub mod tls;
 
 use std::net::SocketAddr;
@@ -28,10 +29,7 @@ pub enum StartError {
     #[error(transparent)]
     Tls(#[from] tls::TlsError),
     #[error("cannot listen on {addr}: {source}")]
-    Bind {
-        addr: SocketAddr,
-        source: std::io::Error,
-    },
+    Bind { addr: SocketAddr, source: std::io::Error },
 }
 
 /// How long in-flight requests may run after a shutdown signal.
@@ -50,16 +48,11 @@ pub struct Server {
 pub fn open_store(settings: &Settings) -> Result<Store, StoreError> {
     let limits = Limits {
         // MPU_TESTING lets tests use small parts, as CloudServer does.
-        min_part_size: if settings.mpu_testing {
-            0
-        } else {
-            Limits::default().min_part_size
-        },
+        min_part_size: if settings.mpu_testing { 0 } else { Limits::default().min_part_size },
         ..Limits::default()
     };
     let data = (settings.data_backend == Backend::File).then_some(settings.data_path.as_path());
-    let meta =
-        (settings.metadata_backend == Backend::File).then_some(settings.metadata_path.as_path());
+    let meta = (settings.metadata_backend == Backend::File).then_some(settings.metadata_path.as_path());
     Store::open(data, meta, limits)
 }
 
@@ -78,22 +71,13 @@ impl Server {
         Self::start_with_store(settings, store).await
     }
 
-    pub async fn start_with_store(
-        settings: &Settings,
-        store: Arc<Store>,
-    ) -> Result<Server, StartError> {
+    pub async fn start_with_store(settings: &Settings, store: Arc<Store>) -> Result<Server, StartError> {
         let accounts = Arc::new(Accounts::new(&settings.accounts));
-        let opts = ApiOptions {
-            region: settings.region.clone(),
-            presign_max_expiry_secs: settings.presign_max_expiry_secs,
-        };
-        let s3 = build_service(
-            store.clone(),
-            accounts,
-            Hosts::new(&settings.rest_endpoints),
-            opts,
-        );
-        let app = Arc::new(App::new(s3, store.clone()));
+        let opts =
+            ApiOptions { region: settings.region.clone(), presign_max_expiry_secs: settings.presign_max_expiry_secs };
+        let s3 = build_service(store.clone(), accounts, Hosts::new(&settings.rest_endpoints), opts);
+        let metrics = Arc::new(metrics::Metrics::new());
+        let app = Arc::new(App::new(s3, store.clone(), metrics.clone()));
         let tls = settings.tls.as_ref().map(tls::acceptor).transpose()?;
         let (tx, rx) = watch::channel(false);
         let mut tasks = JoinSet::new();
@@ -104,31 +88,21 @@ impl Server {
             let (app, tls) = (app.clone(), tls.clone());
             tasks.spawn(accept_loop(l, rx.clone(), move |conn| {
                 let app = app.clone();
-                with_tls(tls.clone(), conn, move |io, shutdown| {
-                    serve_s3(app, io, shutdown)
-                })
+                with_tls(tls.clone(), conn, move |io, shutdown| serve_s3(app, io, shutdown))
             }));
         }
         let mut admin_addrs = Vec::new();
-        let admin = Arc::new(admin::Admin::new(store.clone()));
+        let admin = Arc::new(admin::Admin::new(store.clone(), metrics));
         for addr in &settings.metrics_listen {
             let (l, local) = bind(*addr).await?;
             admin_addrs.push(local);
             let (admin, tls) = (admin.clone(), tls.clone());
             tasks.spawn(accept_loop(l, rx.clone(), move |conn| {
                 let admin = admin.clone();
-                with_tls(tls.clone(), conn, move |io, shutdown| {
-                    admin::serve(admin, io, shutdown)
-                })
+                with_tls(tls.clone(), conn, move |io, shutdown| admin::serve(admin, io, shutdown))
             }));
         }
-        Ok(Server {
-            s3_addrs,
-            admin_addrs,
-            store,
-            shutdown: tx,
-            tasks,
-        })
+        Ok(Server { s3_addrs, admin_addrs, store, shutdown: tx, tasks })
     }
 
     /// Stops accepting, lets in-flight requests finish (bounded), and flushes the store.
@@ -173,10 +147,7 @@ where
         }
     }
     drop(listener);
-    let drained = tokio::time::timeout(DRAIN_DEADLINE, async {
-        while conns.join_next().await.is_some() {}
-    })
-    .await;
+    let drained = tokio::time::timeout(DRAIN_DEADLINE, async { while conns.join_next().await.is_some() {} }).await;
     if drained.is_err() {
         tracing::warn!("in-flight requests did not finish before the shutdown deadline");
         conns.abort_all();
@@ -185,18 +156,12 @@ where
 
 pub(crate) fn builder() -> auto::Builder<TokioExecutor> {
     let mut b = auto::Builder::new(TokioExecutor::new());
-    b.http1()
-        .timer(TokioTimer::new())
-        .header_read_timeout(HEADER_READ_TIMEOUT)
-        .keep_alive(true);
+    b.http1().timer(TokioTimer::new()).header_read_timeout(HEADER_READ_TIMEOUT).keep_alive(true);
     b
 }
 
 /// A connection's byte stream, plain or TLS.
-pub(crate) trait Io:
-    tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static
-{
-}
+pub(crate) trait Io: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static {}
 impl<T: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static> Io for T {}
 
 /// How long a client may take to finish the TLS handshake.
@@ -213,13 +178,11 @@ where
     Box::pin(async move {
         match tls {
             None => serve(Box::new(stream), shutdown).await,
-            Some(acceptor) => {
-                match tokio::time::timeout(TLS_HANDSHAKE_TIMEOUT, acceptor.accept(stream)).await {
-                    Ok(Ok(tls_stream)) => serve(Box::new(tls_stream), shutdown).await,
-                    Ok(Err(e)) => tracing::debug!(error = %e, "TLS handshake failed"),
-                    Err(_) => tracing::debug!("TLS handshake timed out"),
-                }
-            }
+            Some(acceptor) => match tokio::time::timeout(TLS_HANDSHAKE_TIMEOUT, acceptor.accept(stream)).await {
+                Ok(Ok(tls_stream)) => serve(Box::new(tls_stream), shutdown).await,
+                Ok(Err(e)) => tracing::debug!(error = %e, "TLS handshake failed"),
+                Err(_) => tracing::debug!("TLS handshake timed out"),
+            },
         }
     })
 }

@@ -76,10 +76,7 @@ fn contains(haystack: &[u8], needle: &[u8]) -> bool {
 }
 
 pub fn acceptor(paths: &TlsPaths) -> Result<TlsAcceptor, TlsError> {
-    let cert_err = |msg: String| TlsError::Cert {
-        path: show(&paths.cert),
-        msg,
-    };
+    let cert_err = |msg: String| TlsError::Cert { path: show(&paths.cert), msg };
     let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(&paths.cert)
         .map_err(|e| cert_err(e.to_string()))?
         .collect::<Result<_, _>>()
@@ -94,18 +91,13 @@ pub fn acceptor(paths: &TlsPaths) -> Result<TlsAcceptor, TlsError> {
              modern clients match host names against subjectAltName: prefer a v3 certificate with one"
         );
     }
-    let key = PrivateKeyDer::from_pem_file(&paths.key).map_err(|e| TlsError::Key {
-        path: show(&paths.key),
-        msg: e.to_string(),
-    })?;
+    let key = PrivateKeyDer::from_pem_file(&paths.key)
+        .map_err(|e| TlsError::Key { path: show(&paths.key), msg: e.to_string() })?;
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let signing = provider
         .key_provider
         .load_private_key(key)
-        .map_err(|e| TlsError::Key {
-            path: show(&paths.key),
-            msg: e.to_string(),
-        })?;
+        .map_err(|e| TlsError::Key { path: show(&paths.key), msg: e.to_string() })?;
     let ck = CertifiedKey::new(certs, signing);
     match ck.keys_match() {
         Ok(()) | Err(rustls::Error::InconsistentKeys(rustls::InconsistentKeys::Unknown)) => {}
@@ -115,9 +107,7 @@ pub fn acceptor(paths: &TlsPaths) -> Result<TlsAcceptor, TlsError> {
         // rustls could not parse the certificate (a v1 certificate): the SubjectPublicKeyInfo
         // is embedded verbatim in the certificate's DER, so look for the key's there.
         Err(_) => {
-            let leaf = ck
-                .end_entity_cert()
-                .map_err(|e| TlsError::Setup(e.to_string()))?;
+            let leaf = ck.end_entity_cert().map_err(|e| TlsError::Setup(e.to_string()))?;
             if let Some(spki) = ck.key.public_key()
                 && !contains(leaf.as_ref(), spki.as_ref())
             {

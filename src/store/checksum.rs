@@ -16,13 +16,7 @@ pub enum ChecksumAlgorithm {
 }
 
 impl ChecksumAlgorithm {
-    pub const ALL: [ChecksumAlgorithm; 5] = [
-        Self::Crc32,
-        Self::Crc32c,
-        Self::Crc64Nvme,
-        Self::Sha1,
-        Self::Sha256,
-    ];
+    pub const ALL: [ChecksumAlgorithm; 5] = [Self::Crc32, Self::Crc32c, Self::Crc64Nvme, Self::Sha1, Self::Sha256];
 
     pub fn as_str(self) -> &'static str {
         match self {
@@ -35,9 +29,7 @@ impl ChecksumAlgorithm {
     }
 
     pub fn parse(s: &str) -> Option<Self> {
-        Self::ALL
-            .into_iter()
-            .find(|a| a.as_str().eq_ignore_ascii_case(s))
+        Self::ALL.into_iter().find(|a| a.as_str().eq_ignore_ascii_case(s))
     }
 
     /// The header that carries this checksum, e.g. `x-amz-checksum-crc32`.
@@ -139,11 +131,7 @@ pub fn composite(algo: ChecksumAlgorithm, part_values: &[String]) -> Option<Stri
     for v in part_values {
         concat.extend(B64.decode(v).ok()?);
     }
-    Some(format!(
-        "{}-{}",
-        checksum_b64(algo, &concat),
-        part_values.len()
-    ))
+    Some(format!("{}-{}", checksum_b64(algo, &concat), part_values.len()))
 }
 
 #[cfg(test)]
@@ -155,20 +143,9 @@ mod tests {
         let a = b"hello ".repeat(1000);
         let b = b"world".repeat(777);
         let whole = [a.clone(), b.clone()].concat();
-        for algo in [
-            ChecksumAlgorithm::Crc32,
-            ChecksumAlgorithm::Crc32c,
-            ChecksumAlgorithm::Crc64Nvme,
-        ] {
-            let parts = vec![
-                (checksum_b64(algo, &a), a.len() as u64),
-                (checksum_b64(algo, &b), b.len() as u64),
-            ];
-            assert_eq!(
-                combine_crc(algo, &parts),
-                Some(checksum_b64(algo, &whole)),
-                "{algo:?}"
-            );
+        for algo in [ChecksumAlgorithm::Crc32, ChecksumAlgorithm::Crc32c, ChecksumAlgorithm::Crc64Nvme] {
+            let parts = vec![(checksum_b64(algo, &a), a.len() as u64), (checksum_b64(algo, &b), b.len() as u64)];
+            assert_eq!(combine_crc(algo, &parts), Some(checksum_b64(algo, &whole)), "{algo:?}");
         }
         assert_eq!(combine_crc(ChecksumAlgorithm::Sha256, &[]), None);
     }
@@ -183,33 +160,15 @@ mod tests {
     #[test]
     fn known_checksums() {
         // Values from the AWS documentation examples / well-known test vectors for "hello world".
-        assert_eq!(
-            checksum_b64(ChecksumAlgorithm::Crc32, b"hello world"),
-            "DUoRhQ=="
-        );
-        assert_eq!(
-            checksum_b64(ChecksumAlgorithm::Crc32c, b"hello world"),
-            "yZRlqg=="
-        );
-        assert_eq!(
-            checksum_b64(ChecksumAlgorithm::Sha1, b"hello world"),
-            "Kq5sNclPz7QV2+lfQIuc6R7oRu0="
-        );
+        assert_eq!(checksum_b64(ChecksumAlgorithm::Crc32, b"hello world"), "DUoRhQ==");
+        assert_eq!(checksum_b64(ChecksumAlgorithm::Crc32c, b"hello world"), "yZRlqg==");
+        assert_eq!(checksum_b64(ChecksumAlgorithm::Sha1, b"hello world"), "Kq5sNclPz7QV2+lfQIuc6R7oRu0=");
         assert_eq!(
             checksum_b64(ChecksumAlgorithm::Sha256, b"hello world"),
             "uU0nuZNNPgilLlLX2n2r+sSE7+N6U4DukIj3rOLvzek="
         );
-        assert_eq!(
-            checksum_b64(ChecksumAlgorithm::Crc64Nvme, b"hello world").len(),
-            12
-        );
-        assert_eq!(
-            ChecksumAlgorithm::parse("crc32c"),
-            Some(ChecksumAlgorithm::Crc32c)
-        );
-        assert_eq!(
-            ChecksumAlgorithm::Crc64Nvme.header_name(),
-            "x-amz-checksum-crc64nvme"
-        );
+        assert_eq!(checksum_b64(ChecksumAlgorithm::Crc64Nvme, b"hello world").len(), 12);
+        assert_eq!(ChecksumAlgorithm::parse("crc32c"), Some(ChecksumAlgorithm::Crc32c));
+        assert_eq!(ChecksumAlgorithm::Crc64Nvme.header_name(), "x-amz-checksum-crc64nvme");
     }
 }

@@ -16,11 +16,7 @@ pub struct Flusher {
 
 impl Flusher {
     pub fn new(meta: Arc<dyn MetaStore>) -> Self {
-        Flusher {
-            meta,
-            requested: AtomicU64::new(0),
-            done: tokio::sync::Mutex::new(0),
-        }
+        Flusher { meta, requested: AtomicU64::new(0), done: tokio::sync::Mutex::new(0) }
     }
 
     pub async fn flush(&self) -> StoreResult<()> {
@@ -33,9 +29,7 @@ impl Flusher {
         // flush makes all of them durable.
         let covers = self.requested.load(Ordering::SeqCst);
         let meta = self.meta.clone();
-        tokio::task::spawn_blocking(move || meta.flush())
-            .await
-            .map_err(|e| StoreError::Meta(e.to_string()))??;
+        tokio::task::spawn_blocking(move || meta.flush()).await.map_err(|e| StoreError::Meta(e.to_string()))??;
         *done = covers;
         Ok(())
     }

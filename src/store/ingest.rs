@@ -90,28 +90,15 @@ pub async fn ingest(
     let mut checksums = Vec::new();
     if let (Some(h), Some((algo, given))) = (hasher, expect.checksum.as_ref()) {
         let value = B64.encode(h.finalize());
-        let want = given
-            .clone()
-            .or_else(|| expect.trailer.as_ref().and_then(|t| t(*algo)));
+        let want = given.clone().or_else(|| expect.trailer.as_ref().and_then(|t| t(*algo)));
         if want.as_ref().is_some_and(|w| w.trim() != value) {
-            return Err(StoreError::ChecksumMismatch {
-                algorithm: algo.as_str().to_owned(),
-            });
+            return Err(StoreError::ChecksumMismatch { algorithm: algo.as_str().to_owned() });
         }
-        checksums.push(Checksum {
-            algorithm: algo.as_str().to_owned(),
-            value,
-            kind: "FULL_OBJECT".into(),
-        });
+        checksums.push(Checksum { algorithm: algo.as_str().to_owned(), value, kind: "FULL_OBJECT".into() });
     }
     let blob = match writer {
         Some(w) => Blob::Pending(w),
         None => Blob::Inline(small.to_vec()),
     };
-    Ok(Ingested {
-        blob,
-        size,
-        md5,
-        checksums,
-    })
+    Ok(Ingested { blob, size, md5, checksums })
 }

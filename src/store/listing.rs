@@ -77,10 +77,7 @@ fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
 }
 
 pub fn list<V>(source: &dyn OrderedScan<V>, params: &ListParams) -> ListPage<V> {
-    let mut page = ListPage {
-        entries: Vec::new(),
-        is_truncated: false,
-    };
+    let mut page = ListPage { entries: Vec::new(), is_truncated: false };
     if params.max_keys == 0 {
         return page;
     }
@@ -97,9 +94,8 @@ pub fn list<V>(source: &dyn OrderedScan<V>, params: &ListParams) -> ListPage<V> 
         if !key.starts_with(prefix) {
             return Step::Stop;
         }
-        let common = delimiter.and_then(|d| {
-            find(&key[prefix.len()..], d).map(|i| key[..prefix.len() + i + d.len()].to_vec())
-        });
+        let common =
+            delimiter.and_then(|d| find(&key[prefix.len()..], d).map(|i| key[..prefix.len() + i + d.len()].to_vec()));
         if let Some(cp) = common {
             let skip_to = prefix_successor(&cp);
             // A marker inside (or equal to) this common prefix means the prefix was already
@@ -137,10 +133,7 @@ mod tests {
 
     impl Map {
         fn new(keys: &[&str]) -> Self {
-            Map {
-                keys: keys.iter().map(|k| (k.as_bytes().to_vec(), ())).collect(),
-                visited: Cell::new(0),
-            }
+            Map { keys: keys.iter().map(|k| (k.as_bytes().to_vec(), ())).collect(), visited: Cell::new(0) }
         }
     }
 

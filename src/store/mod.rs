@@ -43,11 +43,7 @@ pub struct Limits {
 
 impl Default for Limits {
     fn default() -> Self {
-        Limits {
-            max_object_size: 5 * 1024 * 1024 * 1024,
-            min_part_size: 5 * 1024 * 1024,
-            inline_max: 4096,
-        }
+        Limits { max_object_size: 5 * 1024 * 1024 * 1024, min_part_size: 5 * 1024 * 1024, inline_max: 4096 }
     }
 }
 
@@ -63,13 +59,7 @@ pub struct Store {
 
 impl Store {
     pub fn new(meta: Arc<dyn MetaStore>, data: Arc<dyn DataStore>, limits: Limits) -> Self {
-        Store {
-            flusher: flusher::Flusher::new(meta.clone()),
-            meta,
-            data,
-            bucket_lock: RwLock::new(()),
-            limits,
-        }
+        Store { flusher: flusher::Flusher::new(meta.clone()), meta, data, bucket_lock: RwLock::new(()), limits }
     }
 
     pub fn open_mem(limits: Limits) -> Self {
@@ -77,11 +67,7 @@ impl Store {
     }
 
     /// Opens the embedded default: sled metadata and a file data store. Either can be in memory.
-    pub fn open(
-        data_path: Option<&Path>,
-        meta_path: Option<&Path>,
-        limits: Limits,
-    ) -> StoreResult<Self> {
+    pub fn open(data_path: Option<&Path>, meta_path: Option<&Path>, limits: Limits) -> StoreResult<Self> {
         let meta: Arc<dyn MetaStore> = match meta_path {
             Some(p) => Arc::new(SledMeta::open(p)?),
             None => Arc::new(MemMeta::new()),
@@ -120,13 +106,7 @@ impl Store {
         self.meta.get_bucket(name)?.ok_or(StoreError::NoSuchBucket)
     }
 
-    pub async fn create_bucket(
-        &self,
-        name: &str,
-        owner: &str,
-        location: &str,
-        acl: Acl,
-    ) -> StoreResult<BucketRecord> {
+    pub async fn create_bucket(&self, name: &str, owner: &str, location: &str, acl: Acl) -> StoreResult<BucketRecord> {
         let rec = BucketRecord {
             name: name.to_owned(),
             owner: owner.to_owned(),

@@ -11,10 +11,7 @@ use super::data::new_id;
 use super::error::{StoreError, StoreResult};
 use super::ingest::{Blob, BodyStream, Expect, ingest};
 use super::listing::{Entry, ListParams, OrderedScan, Step, list};
-use super::types::{
-    Acl, Checksum, DataRef, ObjectAttrs, ObjectRecord, PartRecord, PartRef, UploadRecord,
-    now_millis,
-};
+use super::types::{Acl, Checksum, DataRef, ObjectAttrs, ObjectRecord, PartRecord, PartRef, UploadRecord, now_millis};
 
 /// One entry of CompleteMultipartUpload's part list.
 #[derive(Debug, Clone)]
@@ -51,12 +48,7 @@ fn object_checksum(upload: &UploadRecord, parts: &[&PartRecord]) -> Option<Check
     let algo = ChecksumAlgorithm::parse(upload.checksum_algorithm.as_deref()?)?;
     let values: Vec<String> = parts
         .iter()
-        .map(|p| {
-            p.checksums
-                .iter()
-                .find(|c| c.algorithm == algo.as_str())
-                .map(|c| c.value.clone())
-        })
+        .map(|p| p.checksums.iter().find(|c| c.algorithm == algo.as_str()).map(|c| c.value.clone()))
         .collect::<Option<_>>()?;
     let full = match upload.checksum_type.as_deref() {
         Some(t) => t == "FULL_OBJECT",
@@ -64,22 +56,11 @@ fn object_checksum(upload: &UploadRecord, parts: &[&PartRecord]) -> Option<Check
         None => algo == ChecksumAlgorithm::Crc64Nvme,
     };
     if full && algo.is_crc() {
-        let with_len: Vec<(String, u64)> = values
-            .into_iter()
-            .zip(parts.iter().map(|p| p.size))
-            .collect();
+        let with_len: Vec<(String, u64)> = values.into_iter().zip(parts.iter().map(|p| p.size)).collect();
         let value = combine_crc(algo, &with_len)?;
-        return Some(Checksum {
-            algorithm: algo.as_str().to_owned(),
-            value,
-            kind: "FULL_OBJECT".into(),
-        });
+        return Some(Checksum { algorithm: algo.as_str().to_owned(), value, kind: "FULL_OBJECT".into() });
     }
-    Some(Checksum {
-        algorithm: algo.as_str().to_owned(),
-        value: composite(algo, &values)?,
-        kind: "COMPOSITE".into(),
-    })
+    Some(Checksum { algorithm: algo.as_str().to_owned(), value: composite(algo, &values)?, kind: "COMPOSITE".into() })
 }
 
 impl Store {
@@ -114,16 +95,9 @@ impl Store {
         Ok(rec)
     }
 
-    pub fn get_upload(
-        &self,
-        bucket: &str,
-        key: &str,
-        upload_id: &str,
-    ) -> StoreResult<UploadRecord> {
+    pub fn get_upload(&self, bucket: &str, key: &str, upload_id: &str) -> StoreResult<UploadRecord> {
         self.get_bucket(bucket)?;
-        self.meta
-            .get_upload(bucket, key, upload_id)?
-            .ok_or(StoreError::NoSuchUpload)
+        self.meta.get_upload(bucket, key, upload_id)?.ok_or(StoreError::NoSuchUpload)
     }
 
     pub async fn upload_part(
@@ -165,15 +139,8 @@ impl Store {
         Ok(part)
     }
 
-    pub fn list_parts(
-        &self,
-        upload: &UploadRecord,
-        after: u32,
-        max: usize,
-    ) -> StoreResult<(Vec<PartRecord>, bool)> {
-        let mut parts = self
-            .meta
-            .list_parts(&upload.upload_id, after, max.saturating_add(1))?;
+    pub fn list_parts(&self, upload: &UploadRecord, after: u32, max: usize) -> StoreResult<(Vec<PartRecord>, bool)> {
+        let mut parts = self.meta.list_parts(&upload.upload_id, after, max.saturating_add(1))?;
         let truncated = parts.len() > max;
         parts.truncate(max);
         Ok((parts, truncated))
@@ -211,19 +178,11 @@ impl Store {
             let part = stored
                 .iter()
                 .find(|p| p.number == r.number && p.etag == r.etag)
-                .ok_or_else(|| {
-                    StoreError::InvalidPart(format!("part {} with ETag {}", r.number, r.etag))
-                })?;
+                .ok_or_else(|| StoreError::InvalidPart(format!("part {} with ETag {}", r.number, r.etag)))?;
             if let (Some(want), Some(algo)) = (&r.checksum, upload.checksum_algorithm.as_deref())
-                && part
-                    .checksums
-                    .iter()
-                    .any(|c| c.algorithm == algo && &c.value != want)
+                && part.checksums.iter().any(|c| c.algorithm == algo && &c.value != want)
             {
-                return Err(StoreError::InvalidPart(format!(
-                    "part {} with a different {algo} checksum",
-                    r.number
-                )));
+                return Err(StoreError::InvalidPart(format!("part {} with a different {algo} checksum", r.number)));
             }
             chosen.push(part);
         }
@@ -257,9 +216,7 @@ impl Store {
         if let Some((algo, want)) = expected {
             let got = rec.checksums.iter().find(|c| c.algorithm == algo.as_str());
             if got.is_some_and(|c| c.value != want.trim()) {
-                return Err(StoreError::ChecksumMismatch {
-                    algorithm: algo.as_str().to_owned(),
-                });
+                return Err(StoreError::ChecksumMismatch { algorithm: algo.as_str().to_owned() });
             }
         }
         let old = {
@@ -267,13 +224,9 @@ impl Store {
             self.meta.complete_upload(&upload, &rec)?
         };
         self.flush().await?;
-        let kept: std::collections::HashSet<&str> =
-            chosen.iter().map(|p| p.data.as_str()).collect();
-        let unused: Vec<String> = stored
-            .iter()
-            .filter(|p| !kept.contains(p.data.as_str()))
-            .map(|p| p.data.clone())
-            .collect();
+        let kept: std::collections::HashSet<&str> = chosen.iter().map(|p| p.data.as_str()).collect();
+        let unused: Vec<String> =
+            stored.iter().filter(|p| !kept.contains(p.data.as_str())).map(|p| p.data.clone()).collect();
         self.free_data(unused).await;
         if let Some(old) = old {
             self.free_data(old.data_ids()).await;
@@ -285,8 +238,7 @@ impl Store {
         let upload = self.get_upload(bucket, key, upload_id)?;
         let parts = self.meta.abort_upload(&upload)?;
         self.flush().await?;
-        self.free_data(parts.into_iter().map(|p| p.data).collect())
-            .await;
+        self.free_data(parts.into_iter().map(|p| p.data).collect()).await;
         Ok(())
     }
 
@@ -309,11 +261,7 @@ impl Store {
             upload_id_marker: Option<&'a str>,
         }
         impl OrderedScan<UploadRecord> for Scan<'_> {
-            fn scan(
-                &self,
-                from: Bound<Vec<u8>>,
-                visit: &mut dyn FnMut(&[u8], UploadRecord) -> Step,
-            ) {
+            fn scan(&self, from: Bound<Vec<u8>>, visit: &mut dyn FnMut(&[u8], UploadRecord) -> Step) {
                 // The listing works on object keys; uploads of the marker key that sort at or
                 // before the upload-id marker were on the previous page.
                 let mut filter = |k: &[u8], u: UploadRecord| {
@@ -338,12 +286,7 @@ impl Store {
                 let _ = self.store.meta.scan_uploads(self.bucket, from, &mut filter);
             }
         }
-        let scan = Scan {
-            store: self,
-            bucket,
-            key_marker,
-            upload_id_marker,
-        };
+        let scan = Scan { store: self, bucket, key_marker, upload_id_marker };
         let params = ListParams {
             prefix: prefix.as_bytes().to_vec(),
             delimiter: delimiter.map(|d| d.as_bytes().to_vec()),
@@ -351,16 +294,11 @@ impl Store {
             max_keys: max,
         };
         let page = list(&scan, &params);
-        let mut out = UploadList {
-            is_truncated: page.is_truncated,
-            ..Default::default()
-        };
+        let mut out = UploadList { is_truncated: page.is_truncated, ..Default::default() };
         for e in page.entries {
             match e {
                 Entry::Object(_, u) => out.uploads.push(u),
-                Entry::CommonPrefix(p) => out
-                    .common_prefixes
-                    .push(String::from_utf8_lossy(&p).into_owned()),
+                Entry::CommonPrefix(p) => out.common_prefixes.push(String::from_utf8_lossy(&p).into_owned()),
             }
         }
         Ok(out)

@@ -42,14 +42,7 @@ impl Store {
     pub async fn put_object(&self, req: PutRequest, body: BodyStream) -> StoreResult<ObjectRecord> {
         // Fail before reading the body when the bucket is missing.
         self.get_bucket(&req.bucket)?;
-        let ing = ingest(
-            &*self.data,
-            body,
-            &req.expect,
-            self.limits.max_object_size,
-            self.limits.inline_max,
-        )
-        .await?;
+        let ing = ingest(&*self.data, body, &req.expect, self.limits.max_object_size, self.limits.inline_max).await?;
         let data = match ing.blob {
             Blob::Inline(bytes) => DataRef::Inline(bytes),
             Blob::Pending(w) => DataRef::File(w.finish().await?),
@@ -64,8 +57,7 @@ impl Store {
             data,
             checksums: ing.checksums,
         };
-        self.commit_object(&req.bucket, &req.key, rec, &req.cond)
-            .await
+        self.commit_object(&req.bucket, &req.key, rec, &req.cond).await
     }
 
     /// Makes `rec` the current version of the key, durably, then frees what it replaced.
@@ -96,9 +88,7 @@ impl Store {
 
     pub fn head_object(&self, bucket: &str, key: &str) -> StoreResult<ObjectRecord> {
         self.get_bucket(bucket)?;
-        self.meta
-            .get_object(bucket, key)?
-            .ok_or(StoreError::NoSuchKey)
+        self.meta.get_object(bucket, key)?.ok_or(StoreError::NoSuchKey)
     }
 
     /// Opens `range` of the object's bytes. The first data file is opened before this returns;
@@ -106,9 +96,7 @@ impl Store {
     pub async fn read(&self, rec: &ObjectRecord, range: Range<u64>) -> StoreResult<ByteStream> {
         match &rec.data {
             DataRef::Inline(bytes) => {
-                let end = usize::try_from(range.end)
-                    .unwrap_or(usize::MAX)
-                    .min(bytes.len());
+                let end = usize::try_from(range.end).unwrap_or(usize::MAX).min(bytes.len());
                 let start = usize::try_from(range.start).unwrap_or(usize::MAX).min(end);
                 let chunk = bytes::Bytes::copy_from_slice(&bytes[start..end]);
                 Ok(Box::pin(futures::stream::iter([Ok(chunk)])))
@@ -135,8 +123,7 @@ impl Store {
                 // Later parts are opened one after another by a task feeding a channel: the
                 // receiver is the response body, so memory stays bounded by the channel.
                 let data = self.data.clone();
-                let (tx, mut rx) =
-                    tokio::sync::mpsc::channel::<Result<bytes::Bytes, std::io::Error>>(2);
+                let (tx, mut rx) = tokio::sync::mpsc::channel::<Result<bytes::Bytes, std::io::Error>>(2);
                 tokio::spawn(async move {
                     loop {
                         while let Some(chunk) = current.next().await {
@@ -157,9 +144,7 @@ impl Store {
                         };
                     }
                 });
-                Ok(Box::pin(futures::stream::poll_fn(move |cx| {
-                    rx.poll_recv(cx)
-                })))
+                Ok(Box::pin(futures::stream::poll_fn(move |cx| rx.poll_recv(cx))))
             }
         }
     }
@@ -177,9 +162,7 @@ impl Store {
             let range = range_of(&rec)?;
             match self.read(&rec, range.clone()).await {
                 Ok(stream) => return Ok((rec, range, stream)),
-                Err(StoreError::Io(e))
-                    if e.kind() == std::io::ErrorKind::NotFound && attempts < 3 =>
-                {
+                Err(StoreError::Io(e)) if e.kind() == std::io::ErrorKind::NotFound && attempts < 3 => {
                     attempts += 1;
                 }
                 Err(e) => return Err(e.into()),
@@ -187,11 +170,7 @@ impl Store {
         }
     }
 
-    pub async fn delete_object(
-        &self,
-        bucket: &str,
-        key: &str,
-    ) -> StoreResult<Option<ObjectRecord>> {
+    pub async fn delete_object(&self, bucket: &str, key: &str) -> StoreResult<Option<ObjectRecord>> {
         self.get_bucket(bucket)?;
         let old = self.meta.delete_object(bucket, key)?;
         if let Some(old) = &old {
@@ -218,8 +197,7 @@ impl Store {
         rec.last_modified = now_millis();
         let result = {
             let _guard = self.bucket_lock.read().unwrap_or_else(|p| p.into_inner());
-            self.meta
-                .put_object(bucket, key, &rec, &PutCond::EtagIs(expect_etag.to_owned()))
+            self.meta.put_object(bucket, key, &rec, &PutCond::EtagIs(expect_etag.to_owned()))
         };
         result?;
         self.flush().await?;
@@ -232,8 +210,7 @@ impl Store {
         new.acl = acl;
         let result = {
             let _guard = self.bucket_lock.read().unwrap_or_else(|p| p.into_inner());
-            self.meta
-                .put_object(bucket, key, &new, &PutCond::EtagIs(rec.etag.clone()))
+            self.meta.put_object(bucket, key, &new, &PutCond::EtagIs(rec.etag.clone()))
         };
         result?;
         self.flush().await
@@ -241,11 +218,7 @@ impl Store {
 
     pub fn list_objects(&self, bucket: &str, params: &ListParams) -> StoreResult<ObjectPage> {
         self.get_bucket(bucket)?;
-        let scan = ObjectScan {
-            meta: &*self.meta,
-            bucket,
-            error: std::cell::RefCell::new(None),
-        };
+        let scan = ObjectScan { meta: &*self.meta, bucket, error: std::cell::RefCell::new(None) };
         let page = listing::list(&scan, params);
         match scan.error.into_inner() {
             Some(e) => Err(e),

@@ -21,8 +21,9 @@ pub fn encode<T: Serialize>(value: &T) -> Vec<u8> {
 
 pub fn decode<T: for<'de> Deserialize<'de>>(bytes: &[u8]) -> Result<T, StoreError> {
     match bytes.split_first() {
-        Some((&RECORD_VERSION, rest)) => serde_json::from_slice(rest)
-            .map_err(|e| StoreError::Corrupt(format!("undecodable record: {e}"))),
+        Some((&RECORD_VERSION, rest)) => {
+            serde_json::from_slice(rest).map_err(|e| StoreError::Corrupt(format!("undecodable record: {e}")))
+        }
         Some((v, _)) => Err(StoreError::Corrupt(format!("unknown record version {v}"))),
         None => Err(StoreError::Corrupt("empty record".into())),
     }
@@ -30,9 +31,7 @@ pub fn decode<T: for<'de> Deserialize<'de>>(bytes: &[u8]) -> Result<T, StoreErro
 
 /// Milliseconds since the Unix epoch.
 pub fn now_millis() -> i64 {
-    let d = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap_or_default();
+    let d = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
     i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
 }
 
@@ -70,10 +69,7 @@ pub struct Grant {
 
 impl Acl {
     pub fn canned(name: &str) -> Self {
-        Acl {
-            canned: name.to_owned(),
-            grants: Vec::new(),
-        }
+        Acl { canned: name.to_owned(), grants: Vec::new() }
     }
 
     pub const ALL_USERS: &'static str = "http://acs.amazonaws.com/groups/global/AllUsers";
@@ -81,18 +77,19 @@ impl Acl {
     /// Whether an anonymous caller may read (GET/HEAD/list) under this ACL.
     pub fn public_read(&self) -> bool {
         matches!(self.canned.as_str(), "public-read" | "public-read-write")
-            || self.grants.iter().any(|g| {
-                g.uri == Self::ALL_USERS && matches!(g.permission.as_str(), "READ" | "FULL_CONTROL")
-            })
+            || self
+                .grants
+                .iter()
+                .any(|g| g.uri == Self::ALL_USERS && matches!(g.permission.as_str(), "READ" | "FULL_CONTROL"))
     }
 
     /// Whether an anonymous caller may write objects into a bucket under this ACL.
     pub fn public_write(&self) -> bool {
         self.canned == "public-read-write"
-            || self.grants.iter().any(|g| {
-                g.uri == Self::ALL_USERS
-                    && matches!(g.permission.as_str(), "WRITE" | "FULL_CONTROL")
-            })
+            || self
+                .grants
+                .iter()
+                .any(|g| g.uri == Self::ALL_USERS && matches!(g.permission.as_str(), "WRITE" | "FULL_CONTROL"))
     }
 }
 

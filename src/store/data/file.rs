@@ -30,9 +30,7 @@ pub struct FileData {
 impl FileData {
     pub fn open(root: &Path) -> StoreResult<Self> {
         fs::create_dir_all(root.join("tmp"))?;
-        Ok(FileData {
-            root: Arc::new(root.to_path_buf()),
-        })
+        Ok(FileData { root: Arc::new(root.to_path_buf()) })
     }
 
     fn path_of(root: &Path, id: &str) -> Option<PathBuf> {
@@ -44,9 +42,7 @@ impl FileData {
     }
 }
 
-async fn blocking<T: Send + 'static>(
-    f: impl FnOnce() -> std::io::Result<T> + Send + 'static,
-) -> StoreResult<T> {
+async fn blocking<T: Send + 'static>(f: impl FnOnce() -> std::io::Result<T> + Send + 'static) -> StoreResult<T> {
     match spawn_blocking(f).await {
         Ok(r) => r.map_err(StoreError::Io),
         Err(e) => Err(StoreError::Io(std::io::Error::other(e))),
@@ -84,10 +80,7 @@ impl FileWriter {
             return Ok(());
         }
         let data = self.buf.split().freeze();
-        let mut file = self
-            .file
-            .take()
-            .ok_or_else(|| StoreError::Io(std::io::Error::other("writer closed")))?;
+        let mut file = self.file.take().ok_or_else(|| StoreError::Io(std::io::Error::other("writer closed")))?;
         let file = blocking(move || file.write_all(&data).map(|()| file)).await?;
         self.file = Some(file);
         Ok(())
@@ -106,25 +99,15 @@ impl DataWriter for FileWriter {
 
     async fn finish(mut self: Box<Self>) -> StoreResult<String> {
         self.flush_buf().await?;
-        let file = self
-            .file
-            .take()
-            .ok_or_else(|| StoreError::Io(std::io::Error::other("writer closed")))?;
-        let tmp = self
-            .guard
-            .path
-            .clone()
-            .ok_or_else(|| StoreError::Io(std::io::Error::other("no temp file")))?;
+        let file = self.file.take().ok_or_else(|| StoreError::Io(std::io::Error::other("writer closed")))?;
+        let tmp = self.guard.path.clone().ok_or_else(|| StoreError::Io(std::io::Error::other("no temp file")))?;
         let root = self.root.clone();
         let id = self.id.clone();
         blocking(move || {
             file.sync_data()?;
             drop(file);
-            let dest =
-                FileData::path_of(&root, &id).ok_or_else(|| std::io::Error::other("bad id"))?;
-            let dir = dest
-                .parent()
-                .ok_or_else(|| std::io::Error::other("no parent"))?;
+            let dest = FileData::path_of(&root, &id).ok_or_else(|| std::io::Error::other("bad id"))?;
+            let dir = dest.parent().ok_or_else(|| std::io::Error::other("no parent"))?;
             if !dir.exists() {
                 fs::create_dir_all(dir)?;
                 // New shard directories must themselves survive a crash.
@@ -161,8 +144,8 @@ impl DataStore for FileData {
     }
 
     async fn open(&self, id: &str, range: Range<u64>) -> StoreResult<ByteStream> {
-        let path = Self::path_of(&self.root, id)
-            .ok_or_else(|| StoreError::Corrupt(format!("invalid data id {id:?}")))?;
+        let path =
+            Self::path_of(&self.root, id).ok_or_else(|| StoreError::Corrupt(format!("invalid data id {id:?}")))?;
         let start = range.start;
         let mut file = blocking(move || {
             let mut f = File::open(path)?;
@@ -174,9 +157,7 @@ impl DataStore for FileData {
         let (tx, mut rx) = tokio::sync::mpsc::channel::<Result<Bytes, std::io::Error>>(2);
         spawn_blocking(move || {
             while remaining > 0 {
-                let n = usize::try_from(remaining)
-                    .unwrap_or(usize::MAX)
-                    .min(READ_CHUNK);
+                let n = usize::try_from(remaining).unwrap_or(usize::MAX).min(READ_CHUNK);
                 let mut buf = vec![0u8; n];
                 let res = file.read_exact(&mut buf).map(|()| Bytes::from(buf));
                 let failed = res.is_err();
@@ -186,9 +167,7 @@ impl DataStore for FileData {
                 remaining -= n as u64;
             }
         });
-        Ok(Box::pin(futures::stream::poll_fn(move |cx| {
-            rx.poll_recv(cx)
-        })))
+        Ok(Box::pin(futures::stream::poll_fn(move |cx| rx.poll_recv(cx))))
     }
 
     async fn delete(&self, id: &str) {
@@ -271,14 +250,8 @@ mod tests {
             w.write(Bytes::copy_from_slice(chunk)).await.unwrap();
         }
         let id = w.finish().await.unwrap();
-        assert_eq!(
-            read_all(store.open(&id, 0..data.len() as u64).await.unwrap()).await,
-            data
-        );
-        assert_eq!(
-            read_all(store.open(&id, 10..300_000).await.unwrap()).await,
-            &data[10..300_000]
-        );
+        assert_eq!(read_all(store.open(&id, 0..data.len() as u64).await.unwrap()).await, data);
+        assert_eq!(read_all(store.open(&id, 10..300_000).await.unwrap()).await, &data[10..300_000]);
 
         // An abandoned writer leaves no temp file; an unreferenced blob is swept.
         let mut w = store.create().await.unwrap();
@@ -288,14 +261,7 @@ mod tests {
         let orphan = w.finish().await.unwrap();
         fs::write(dir.path().join("tmp").join("leftover.part"), b"x").unwrap();
         let stats = store.sweep(&HashSet::from([id.clone()])).await.unwrap();
-        assert_eq!(
-            stats,
-            SweepStats {
-                temp_removed: 1,
-                orphans_removed: 1,
-                kept: 1
-            }
-        );
+        assert_eq!(stats, SweepStats { temp_removed: 1, orphans_removed: 1, kept: 1 });
         assert!(store.open(&orphan, 0..0).await.is_err());
         assert!(store.open("../../etc/passwd", 0..1).await.is_err());
     }

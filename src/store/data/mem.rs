@@ -45,10 +45,7 @@ const CHUNK: usize = 256 * 1024;
 #[async_trait::async_trait]
 impl DataStore for MemData {
     async fn create(&self) -> StoreResult<Box<dyn DataWriter>> {
-        Ok(Box::new(MemWriter {
-            blobs: self.blobs.clone(),
-            buf: BytesMut::new(),
-        }))
+        Ok(Box::new(MemWriter { blobs: self.blobs.clone(), buf: BytesMut::new() }))
     }
 
     async fn open(&self, id: &str, range: Range<u64>) -> StoreResult<ByteStream> {
@@ -57,23 +54,16 @@ impl DataStore for MemData {
             blobs.get(id).cloned()
         };
         let blob = blob.ok_or_else(|| StoreError::Io(std::io::ErrorKind::NotFound.into()))?;
-        let end = usize::try_from(range.end)
-            .unwrap_or(usize::MAX)
-            .min(blob.len());
+        let end = usize::try_from(range.end).unwrap_or(usize::MAX).min(blob.len());
         let start = usize::try_from(range.start).unwrap_or(usize::MAX).min(end);
         let slice = blob.slice(start..end);
-        let chunks: Vec<Result<Bytes, std::io::Error>> = (0..slice.len())
-            .step_by(CHUNK)
-            .map(|i| Ok(slice.slice(i..(i + CHUNK).min(slice.len()))))
-            .collect();
+        let chunks: Vec<Result<Bytes, std::io::Error>> =
+            (0..slice.len()).step_by(CHUNK).map(|i| Ok(slice.slice(i..(i + CHUNK).min(slice.len())))).collect();
         Ok(Box::pin(futures::stream::iter(chunks)))
     }
 
     async fn delete(&self, id: &str) {
-        self.blobs
-            .write()
-            .unwrap_or_else(|p| p.into_inner())
-            .remove(id);
+        self.blobs.write().unwrap_or_else(|p| p.into_inner()).remove(id);
     }
 
     async fn sweep(&self, live: &HashSet<String>) -> StoreResult<SweepStats> {
@@ -81,11 +71,7 @@ impl DataStore for MemData {
         let before = blobs.len() as u64;
         blobs.retain(|id, _| live.contains(id));
         let kept = blobs.len() as u64;
-        Ok(SweepStats {
-            temp_removed: 0,
-            orphans_removed: before - kept,
-            kept,
-        })
+        Ok(SweepStats { temp_removed: 0, orphans_removed: before - kept, kept })
     }
 
     async fn check_writable(&self) -> StoreResult<()> {

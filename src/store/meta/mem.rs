@@ -5,8 +5,7 @@ use std::ops::Bound;
 use std::sync::{Mutex, MutexGuard};
 
 use super::{
-    CompletedUpload, MetaStore, ObjectVisitor, PutCond, UploadVisitor, bucket_prefix, object_key,
-    part_key, upload_key,
+    CompletedUpload, MetaStore, ObjectVisitor, PutCond, UploadVisitor, bucket_prefix, object_key, part_key, upload_key,
 };
 use crate::store::error::{StoreError, StoreResult};
 use crate::store::listing::Step;
@@ -39,9 +38,7 @@ impl MemMeta {
 }
 
 fn has_prefix<V>(map: &BTreeMap<Vec<u8>, V>, prefix: &[u8]) -> bool {
-    map.range(prefix.to_vec()..)
-        .next()
-        .is_some_and(|(k, _)| k.starts_with(prefix))
+    map.range(prefix.to_vec()..).next().is_some_and(|(k, _)| k.starts_with(prefix))
 }
 
 /// Scans `map` under `prefix`, releasing nothing between steps: the visitor only builds a page.
@@ -138,12 +135,7 @@ impl MetaStore for MemMeta {
         Ok(self.lock().objects.remove(&object_key(bucket, key)))
     }
 
-    fn scan_objects(
-        &self,
-        bucket: &str,
-        from: Bound<Vec<u8>>,
-        visit: &mut ObjectVisitor<'_>,
-    ) -> StoreResult<()> {
+    fn scan_objects(&self, bucket: &str, from: Bound<Vec<u8>>, visit: &mut ObjectVisitor<'_>) -> StoreResult<()> {
         let s = self.lock();
         steered(&s.objects, &bucket_prefix(bucket), from, visit);
         Ok(())
@@ -154,32 +146,15 @@ impl MetaStore for MemMeta {
         if !s.buckets.contains_key(&rec.bucket) {
             return Err(StoreError::NoSuchBucket);
         }
-        s.uploads.insert(
-            upload_key(&rec.bucket, &rec.key, &rec.upload_id),
-            rec.clone(),
-        );
+        s.uploads.insert(upload_key(&rec.bucket, &rec.key, &rec.upload_id), rec.clone());
         Ok(())
     }
 
-    fn get_upload(
-        &self,
-        bucket: &str,
-        key: &str,
-        upload_id: &str,
-    ) -> StoreResult<Option<UploadRecord>> {
-        Ok(self
-            .lock()
-            .uploads
-            .get(&upload_key(bucket, key, upload_id))
-            .cloned())
+    fn get_upload(&self, bucket: &str, key: &str, upload_id: &str) -> StoreResult<Option<UploadRecord>> {
+        Ok(self.lock().uploads.get(&upload_key(bucket, key, upload_id)).cloned())
     }
 
-    fn scan_uploads(
-        &self,
-        bucket: &str,
-        from: Bound<Vec<u8>>,
-        visit: &mut UploadVisitor<'_>,
-    ) -> StoreResult<()> {
+    fn scan_uploads(&self, bucket: &str, from: Bound<Vec<u8>>, visit: &mut UploadVisitor<'_>) -> StoreResult<()> {
         let s = self.lock();
         let mut adapter = |_: &[u8], rec: UploadRecord| {
             let key = rec.key.clone();
@@ -189,20 +164,12 @@ impl MetaStore for MemMeta {
         Ok(())
     }
 
-    fn put_part(
-        &self,
-        upload: &UploadRecord,
-        part: &PartRecord,
-    ) -> StoreResult<Option<PartRecord>> {
+    fn put_part(&self, upload: &UploadRecord, part: &PartRecord) -> StoreResult<Option<PartRecord>> {
         let mut s = self.lock();
-        if !s
-            .uploads
-            .contains_key(&upload_key(&upload.bucket, &upload.key, &upload.upload_id))
-        {
+        if !s.uploads.contains_key(&upload_key(&upload.bucket, &upload.key, &upload.upload_id)) {
             return Err(StoreError::NoSuchUpload);
         }
-        Ok(s.parts
-            .insert(part_key(&upload.upload_id, part.number), part.clone()))
+        Ok(s.parts.insert(part_key(&upload.upload_id, part.number), part.clone()))
     }
 
     fn list_parts(&self, upload_id: &str, after: u32, max: usize) -> StoreResult<Vec<PartRecord>> {
@@ -213,21 +180,13 @@ impl MetaStore for MemMeta {
         let lo = part_key(upload_id, after + 1);
         let mut prefix = upload_id.as_bytes().to_vec();
         prefix.push(0);
-        Ok(s.parts
-            .range(lo..)
-            .take_while(|(k, _)| k.starts_with(&prefix))
-            .take(max)
-            .map(|(_, v)| v.clone())
-            .collect())
+        Ok(s.parts.range(lo..).take_while(|(k, _)| k.starts_with(&prefix)).take(max).map(|(_, v)| v.clone()).collect())
     }
 
     fn abort_upload(&self, upload: &UploadRecord) -> StoreResult<Vec<PartRecord>> {
         let parts = self.list_parts(&upload.upload_id, 0, usize::MAX)?;
         let mut s = self.lock();
-        if s.uploads
-            .remove(&upload_key(&upload.bucket, &upload.key, &upload.upload_id))
-            .is_none()
-        {
+        if s.uploads.remove(&upload_key(&upload.bucket, &upload.key, &upload.upload_id)).is_none() {
             return Err(StoreError::NoSuchUpload);
         }
         for p in &parts {
@@ -236,17 +195,10 @@ impl MetaStore for MemMeta {
         Ok(parts)
     }
 
-    fn complete_upload(
-        &self,
-        upload: &UploadRecord,
-        rec: &ObjectRecord,
-    ) -> StoreResult<Option<ObjectRecord>> {
+    fn complete_upload(&self, upload: &UploadRecord, rec: &ObjectRecord) -> StoreResult<Option<ObjectRecord>> {
         let parts = self.list_parts(&upload.upload_id, 0, usize::MAX)?;
         let mut s = self.lock();
-        if s.uploads
-            .remove(&upload_key(&upload.bucket, &upload.key, &upload.upload_id))
-            .is_none()
-        {
+        if s.uploads.remove(&upload_key(&upload.bucket, &upload.key, &upload.upload_id)).is_none() {
             return Err(StoreError::NoSuchUpload);
         }
         for p in &parts {
@@ -254,14 +206,9 @@ impl MetaStore for MemMeta {
         }
         s.completed.insert(
             upload.upload_id.clone(),
-            CompletedUpload {
-                bucket: upload.bucket.clone(),
-                key: upload.key.clone(),
-                etag: rec.etag.clone(),
-            },
+            CompletedUpload { bucket: upload.bucket.clone(), key: upload.key.clone(), etag: rec.etag.clone() },
         );
-        Ok(s.objects
-            .insert(object_key(&upload.bucket, &upload.key), rec.clone()))
+        Ok(s.objects.insert(object_key(&upload.bucket, &upload.key), rec.clone()))
     }
 
     fn completed_upload(&self, upload_id: &str) -> StoreResult<Option<CompletedUpload>> {
@@ -270,11 +217,7 @@ impl MetaStore for MemMeta {
 
     fn referenced_data_ids(&self) -> StoreResult<HashSet<String>> {
         let s = self.lock();
-        let mut ids: HashSet<String> = s
-            .objects
-            .values()
-            .flat_map(ObjectRecord::data_ids)
-            .collect();
+        let mut ids: HashSet<String> = s.objects.values().flat_map(ObjectRecord::data_ids).collect();
         ids.extend(s.parts.values().map(|p| p.data.clone()));
         Ok(ids)
     }

@@ -68,41 +68,21 @@ pub trait MetaStore: Send + Sync + 'static {
     ) -> StoreResult<Option<ObjectRecord>>;
     fn delete_object(&self, bucket: &str, key: &str) -> StoreResult<Option<ObjectRecord>>;
     /// Visits objects of `bucket` in key order from `from` (a bound on the object key).
-    fn scan_objects(
-        &self,
-        bucket: &str,
-        from: Bound<Vec<u8>>,
-        visit: &mut ObjectVisitor<'_>,
-    ) -> StoreResult<()>;
+    fn scan_objects(&self, bucket: &str, from: Bound<Vec<u8>>, visit: &mut ObjectVisitor<'_>) -> StoreResult<()>;
 
     fn insert_upload(&self, rec: &UploadRecord) -> StoreResult<()>;
-    fn get_upload(
-        &self,
-        bucket: &str,
-        key: &str,
-        upload_id: &str,
-    ) -> StoreResult<Option<UploadRecord>>;
+    fn get_upload(&self, bucket: &str, key: &str, upload_id: &str) -> StoreResult<Option<UploadRecord>>;
     /// Visits uploads of `bucket` ordered by key then upload id; the visitor sees the object key.
-    fn scan_uploads(
-        &self,
-        bucket: &str,
-        from: Bound<Vec<u8>>,
-        visit: &mut UploadVisitor<'_>,
-    ) -> StoreResult<()>;
+    fn scan_uploads(&self, bucket: &str, from: Bound<Vec<u8>>, visit: &mut UploadVisitor<'_>) -> StoreResult<()>;
     /// Stores a part if its upload still exists; returns the part it replaced.
-    fn put_part(&self, upload: &UploadRecord, part: &PartRecord)
-    -> StoreResult<Option<PartRecord>>;
+    fn put_part(&self, upload: &UploadRecord, part: &PartRecord) -> StoreResult<Option<PartRecord>>;
     /// Parts of an upload with number > `after`, at most `max`.
     fn list_parts(&self, upload_id: &str, after: u32, max: usize) -> StoreResult<Vec<PartRecord>>;
     /// Atomically removes the upload and its parts; returns the parts (to free their data).
     fn abort_upload(&self, upload: &UploadRecord) -> StoreResult<Vec<PartRecord>>;
     /// Atomically: the object record replaces the current one (returned), the upload and all its
     /// part records go, and the completion is remembered for retries.
-    fn complete_upload(
-        &self,
-        upload: &UploadRecord,
-        rec: &ObjectRecord,
-    ) -> StoreResult<Option<ObjectRecord>>;
+    fn complete_upload(&self, upload: &UploadRecord, rec: &ObjectRecord) -> StoreResult<Option<ObjectRecord>>;
     fn completed_upload(&self, upload_id: &str) -> StoreResult<Option<CompletedUpload>>;
 
     /// Every data id referenced by an object or a part (for the start-up sweep).

@@ -8,8 +8,7 @@ use sled::transaction::{ConflictableTransactionError, TransactionError};
 use sled::{Transactional, Tree};
 
 use super::{
-    CompletedUpload, MetaStore, ObjectVisitor, PutCond, UploadVisitor, bucket_prefix, object_key,
-    part_key, upload_key,
+    CompletedUpload, MetaStore, ObjectVisitor, PutCond, UploadVisitor, bucket_prefix, object_key, part_key, upload_key,
 };
 use crate::store::error::{StoreError, StoreResult};
 use crate::store::listing::Step;
@@ -116,10 +115,7 @@ impl MetaStore for SledMeta {
     }
 
     fn insert_bucket(&self, rec: &BucketRecord) -> StoreResult<Option<BucketRecord>> {
-        match self
-            .buckets
-            .compare_and_swap(&rec.name, None as Option<&[u8]>, Some(encode(rec)))?
-        {
+        match self.buckets.compare_and_swap(&rec.name, None as Option<&[u8]>, Some(encode(rec)))? {
             Ok(()) => Ok(None),
             Err(cas) => cas.current.map(|v| decode(&v)).transpose(),
         }
@@ -144,10 +140,7 @@ impl MetaStore for SledMeta {
     }
 
     fn get_object(&self, bucket: &str, key: &str) -> StoreResult<Option<ObjectRecord>> {
-        self.objects
-            .get(object_key(bucket, key))?
-            .map(|v| decode(&v))
-            .transpose()
+        self.objects.get(object_key(bucket, key))?.map(|v| decode(&v)).transpose()
     }
 
     fn put_object(
@@ -178,27 +171,15 @@ impl MetaStore for SledMeta {
     }
 
     fn delete_object(&self, bucket: &str, key: &str) -> StoreResult<Option<ObjectRecord>> {
-        self.objects
-            .remove(object_key(bucket, key))?
-            .map(|v| decode(&v))
-            .transpose()
+        self.objects.remove(object_key(bucket, key))?.map(|v| decode(&v)).transpose()
     }
 
-    fn scan_objects(
-        &self,
-        bucket: &str,
-        from: Bound<Vec<u8>>,
-        visit: &mut ObjectVisitor<'_>,
-    ) -> StoreResult<()> {
+    fn scan_objects(&self, bucket: &str, from: Bound<Vec<u8>>, visit: &mut ObjectVisitor<'_>) -> StoreResult<()> {
         let prefix = bucket_prefix(bucket);
         let hi = prefix_end(&prefix);
-        steered_scan::<()>(
-            &self.objects,
-            prefix.len(),
-            &hi,
-            with_prefix(&prefix, from),
-            |k, v| Ok(visit(k, decode(v)?)),
-        )
+        steered_scan::<()>(&self.objects, prefix.len(), &hi, with_prefix(&prefix, from), |k, v| {
+            Ok(visit(k, decode(v)?))
+        })
     }
 
     fn insert_upload(&self, rec: &UploadRecord) -> StoreResult<()> {
@@ -215,44 +196,21 @@ impl MetaStore for SledMeta {
             .map_err(tx_err)
     }
 
-    fn get_upload(
-        &self,
-        bucket: &str,
-        key: &str,
-        upload_id: &str,
-    ) -> StoreResult<Option<UploadRecord>> {
-        self.uploads
-            .get(upload_key(bucket, key, upload_id))?
-            .map(|v| decode(&v))
-            .transpose()
+    fn get_upload(&self, bucket: &str, key: &str, upload_id: &str) -> StoreResult<Option<UploadRecord>> {
+        self.uploads.get(upload_key(bucket, key, upload_id))?.map(|v| decode(&v)).transpose()
     }
 
-    fn scan_uploads(
-        &self,
-        bucket: &str,
-        from: Bound<Vec<u8>>,
-        visit: &mut UploadVisitor<'_>,
-    ) -> StoreResult<()> {
+    fn scan_uploads(&self, bucket: &str, from: Bound<Vec<u8>>, visit: &mut UploadVisitor<'_>) -> StoreResult<()> {
         let prefix = bucket_prefix(bucket);
         let hi = prefix_end(&prefix);
-        steered_scan::<()>(
-            &self.uploads,
-            prefix.len(),
-            &hi,
-            with_prefix(&prefix, from),
-            |_, v| {
-                let rec: UploadRecord = decode(v)?;
-                let key = rec.key.clone();
-                Ok(visit(key.as_bytes(), rec))
-            },
-        )
+        steered_scan::<()>(&self.uploads, prefix.len(), &hi, with_prefix(&prefix, from), |_, v| {
+            let rec: UploadRecord = decode(v)?;
+            let key = rec.key.clone();
+            Ok(visit(key.as_bytes(), rec))
+        })
     }
 
-    fn put_part(
-        &self,
-        upload: &UploadRecord,
-        part: &PartRecord,
-    ) -> StoreResult<Option<PartRecord>> {
+    fn put_part(&self, upload: &UploadRecord, part: &PartRecord) -> StoreResult<Option<PartRecord>> {
         let uk = upload_key(&upload.bucket, &upload.key, &upload.upload_id);
         let pk = part_key(&upload.upload_id, part.number);
         let v = encode(part);
@@ -279,11 +237,7 @@ impl MetaStore for SledMeta {
         if after == u32::MAX {
             return Ok(Vec::new());
         }
-        self.parts
-            .range(lo..hi)
-            .take(max)
-            .map(|r| decode(&r?.1))
-            .collect()
+        self.parts.range(lo..hi).take(max).map(|r| decode(&r?.1)).collect()
     }
 
     fn abort_upload(&self, upload: &UploadRecord) -> StoreResult<Vec<PartRecord>> {
@@ -303,20 +257,13 @@ impl MetaStore for SledMeta {
         Ok(parts)
     }
 
-    fn complete_upload(
-        &self,
-        upload: &UploadRecord,
-        rec: &ObjectRecord,
-    ) -> StoreResult<Option<ObjectRecord>> {
+    fn complete_upload(&self, upload: &UploadRecord, rec: &ObjectRecord) -> StoreResult<Option<ObjectRecord>> {
         let parts = self.list_parts(&upload.upload_id, 0, usize::MAX)?;
         let uk = upload_key(&upload.bucket, &upload.key, &upload.upload_id);
         let ok = object_key(&upload.bucket, &upload.key);
         let new = encode(rec);
-        let done = encode(&CompletedUpload {
-            bucket: upload.bucket.clone(),
-            key: upload.key.clone(),
-            etag: rec.etag.clone(),
-        });
+        let done =
+            encode(&CompletedUpload { bucket: upload.bucket.clone(), key: upload.key.clone(), etag: rec.etag.clone() });
         (&self.uploads, &self.parts, &self.objects, &self.completed)
             .transaction(|(uploads, part_tree, objects, completed)| {
                 if uploads.remove(uk.as_slice())?.is_none() {
@@ -335,10 +282,7 @@ impl MetaStore for SledMeta {
     }
 
     fn completed_upload(&self, upload_id: &str) -> StoreResult<Option<CompletedUpload>> {
-        self.completed
-            .get(upload_id)?
-            .map(|v| decode(&v))
-            .transpose()
+        self.completed.get(upload_id)?.map(|v| decode(&v)).transpose()
     }
 
     fn referenced_data_ids(&self) -> StoreResult<HashSet<String>> {

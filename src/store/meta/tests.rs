@@ -5,13 +5,7 @@ use crate::store::StoreError;
 use crate::store::types::{Acl, DataRef, ObjectAttrs};
 
 fn bucket(name: &str) -> BucketRecord {
-    BucketRecord {
-        name: name.into(),
-        owner: "o".into(),
-        created: 1,
-        location: String::new(),
-        acl: Acl::default(),
-    }
+    BucketRecord { name: name.into(), owner: "o".into(), created: 1, location: String::new(), acl: Acl::default() }
 }
 
 fn object(etag: &str) -> ObjectRecord {
@@ -42,14 +36,7 @@ fn upload(id: &str) -> UploadRecord {
 }
 
 fn part(n: u32) -> PartRecord {
-    PartRecord {
-        number: n,
-        data: format!("p{n}"),
-        size: 5,
-        etag: format!("e{n}"),
-        last_modified: 1,
-        checksums: vec![],
-    }
+    PartRecord { number: n, data: format!("p{n}"), size: 5, etag: format!("e{n}"), last_modified: 1, checksums: vec![] }
 }
 
 fn keys(m: &dyn MetaStore, bucket: &str, from: Bound<Vec<u8>>) -> Vec<String> {
@@ -67,42 +54,22 @@ fn conformance(m: &dyn MetaStore) {
     assert!(m.insert_bucket(&bucket("b")).unwrap().is_some());
     m.insert_bucket(&bucket("b2")).unwrap();
     m.insert_bucket(&bucket("a")).unwrap();
-    let names: Vec<_> = m
-        .list_buckets()
-        .unwrap()
-        .into_iter()
-        .map(|b| b.name)
-        .collect();
+    let names: Vec<_> = m.list_buckets().unwrap().into_iter().map(|b| b.name).collect();
     assert_eq!(names, ["a", "b", "b2"]);
 
-    assert!(matches!(
-        m.put_object("nope", "k", &object("1"), &PutCond::Any),
-        Err(StoreError::NoSuchBucket)
-    ));
-    assert!(
-        m.put_object("b", "k", &object("1"), &PutCond::Any)
-            .unwrap()
-            .is_none()
-    );
-    assert!(matches!(
-        m.put_object("b", "k", &object("2"), &PutCond::Absent),
-        Err(StoreError::PreconditionFailed)
-    ));
+    assert!(matches!(m.put_object("nope", "k", &object("1"), &PutCond::Any), Err(StoreError::NoSuchBucket)));
+    assert!(m.put_object("b", "k", &object("1"), &PutCond::Any).unwrap().is_none());
+    assert!(matches!(m.put_object("b", "k", &object("2"), &PutCond::Absent), Err(StoreError::PreconditionFailed)));
     assert!(matches!(
         m.put_object("b", "k", &object("2"), &PutCond::EtagIs("x".into())),
         Err(StoreError::PreconditionFailed)
     ));
-    let old = m
-        .put_object("b", "k", &object("2"), &PutCond::EtagIs("1".into()))
-        .unwrap();
+    let old = m.put_object("b", "k", &object("2"), &PutCond::EtagIs("1".into())).unwrap();
     assert_eq!(old.unwrap().etag, "1");
     // Keys with NUL and the same prefix as another bucket stay in their bucket.
-    m.put_object("b", "k\0z", &object("3"), &PutCond::Any)
-        .unwrap();
-    m.put_object("b2", "k", &object("4"), &PutCond::Any)
-        .unwrap();
-    m.put_object("a", "zzz", &object("5"), &PutCond::Any)
-        .unwrap();
+    m.put_object("b", "k\0z", &object("3"), &PutCond::Any).unwrap();
+    m.put_object("b2", "k", &object("4"), &PutCond::Any).unwrap();
+    m.put_object("a", "zzz", &object("5"), &PutCond::Any).unwrap();
     assert_eq!(keys(m, "b", Bound::Unbounded), ["k", "k\0z"]);
     assert_eq!(keys(m, "b", Bound::Excluded(b"k".to_vec())), ["k\0z"]);
     assert_eq!(keys(m, "b2", Bound::Unbounded), ["k"]);
@@ -115,20 +82,12 @@ fn conformance(m: &dyn MetaStore) {
 
     // Multipart.
     let u = upload("u1");
-    assert!(matches!(
-        m.put_part(&u, &part(1)),
-        Err(StoreError::NoSuchUpload)
-    ));
+    assert!(matches!(m.put_part(&u, &part(1)), Err(StoreError::NoSuchUpload)));
     m.insert_upload(&u).unwrap();
     m.put_part(&u, &part(2)).unwrap();
     m.put_part(&u, &part(1)).unwrap();
     assert_eq!(m.put_part(&u, &part(1)).unwrap().unwrap().number, 1);
-    let listed: Vec<u32> = m
-        .list_parts("u1", 0, 10)
-        .unwrap()
-        .iter()
-        .map(|p| p.number)
-        .collect();
+    let listed: Vec<u32> = m.list_parts("u1", 0, 10).unwrap().iter().map(|p| p.number).collect();
     assert_eq!(listed, [1, 2]);
     assert_eq!(m.list_parts("u1", 1, 10).unwrap().len(), 1);
     assert_eq!(m.list_parts("u1", 0, 1).unwrap().len(), 1);
@@ -148,10 +107,7 @@ fn conformance(m: &dyn MetaStore) {
     assert!(m.get_upload("b", "k", "u1").unwrap().is_none());
     assert!(m.list_parts("u1", 0, 10).unwrap().is_empty());
     assert_eq!(m.completed_upload("u1").unwrap().unwrap().etag, "mp");
-    assert!(matches!(
-        m.complete_upload(&u, &object("mp")),
-        Err(StoreError::NoSuchUpload)
-    ));
+    assert!(matches!(m.complete_upload(&u, &object("mp")), Err(StoreError::NoSuchUpload)));
 
     let u2 = upload("u2");
     m.insert_upload(&u2).unwrap();
