@@ -50,6 +50,14 @@ pub fn store_error(e: StoreError) -> S3Error {
             "You did not provide the number of bytes specified by the Content-Length HTTP header".into(),
         ),
         StoreError::Body(text) => return body_error(&text),
+        StoreError::RequestTimeout => (
+            C::RequestTimeout,
+            "Your socket connection to the server was not read from or written to within the timeout period. Idle connections will be closed.".into(),
+        ),
+        StoreError::Io(e) if e.kind() == std::io::ErrorKind::StorageFull => {
+            tracing::error!(error = %e, "write refused: the data or metadata disk is full");
+            (C::InternalError, "We encountered an internal error. Please try again.".into())
+        }
         e @ (StoreError::Io(_) | StoreError::Meta(_) | StoreError::Corrupt(_)) => {
             tracing::error!(error = %e, "internal error");
             (C::InternalError, "We encountered an internal error. Please try again.".into())

@@ -79,6 +79,16 @@ impl S3Api {
     }
 }
 
+/// Limits on what s3s buffers: XML request bodies (a 10,000-part CompleteMultipartUpload or a
+/// 1,000-key DeleteObjects is well under 4 MiB) and POST-object uploads, which s3s 0.14.1
+/// holds in memory.
+fn s3_config() -> s3s::config::S3Config {
+    let mut c = s3s::config::S3Config::default();
+    c.xml_max_body_size = 4 * 1024 * 1024;
+    c.post_object_max_file_size = 64 * 1024 * 1024;
+    c
+}
+
 /// Builds the s3s service: our handlers, auth, access rules and host parsing.
 pub fn build_service(store: Arc<Store>, accounts: Arc<Accounts>, hosts: Hosts, opts: ApiOptions) -> S3Service {
     let api = S3Api { store: store.clone(), accounts: accounts.clone(), opts: opts.clone() };
@@ -87,6 +97,7 @@ pub fn build_service(store: Arc<Store>, accounts: Arc<Accounts>, hosts: Hosts, o
     b.set_auth(auth::Auth::new(accounts.clone()));
     b.set_access(access::Access::new(store, accounts, opts));
     b.set_host(hosts);
+    b.set_config(std::sync::Arc::new(s3s::config::StaticConfigProvider::new(std::sync::Arc::new(s3_config()))));
     b.build()
 }
 

@@ -86,10 +86,16 @@ impl Server {
             let (l, local) = bind(*addr).await?;
             s3_addrs.push(local);
             let (app, tls) = (app.clone(), tls.clone());
-            tasks.spawn(accept_loop(l, rx.clone(), move |conn| {
-                let app = app.clone();
-                with_tls(tls.clone(), conn, move |io, shutdown| serve_s3(app, io, shutdown))
-            }));
+            let plain = tls.is_none();
+            tasks.spawn(accept_loop(
+                l,
+                rx.clone(),
+                move |conn| {
+                    let app = app.clone();
+                    with_tls(tls.clone(), conn, move |io, shutdown| serve_s3(app, io, shutdown))
+                },
+                plain,
+            ));
         }
         let mut admin_addrs = Vec::new();
         let admin = Arc::new(admin::Admin::new(store.clone(), metrics));
@@ -97,10 +103,16 @@ impl Server {
             let (l, local) = bind(*addr).await?;
             admin_addrs.push(local);
             let (admin, tls) = (admin.clone(), tls.clone());
-            tasks.spawn(accept_loop(l, rx.clone(), move |conn| {
-                let admin = admin.clone();
-                with_tls(tls.clone(), conn, move |io, shutdown| admin::serve(admin, io, shutdown))
-            }));
+            let plain = tls.is_none();
+            tasks.spawn(accept_loop(
+                l,
+                rx.clone(),
+                move |conn| {
+                    let admin = admin.clone();
+                    with_tls(tls.clone(), conn, move |io, shutdown| admin::serve(admin, io, shutdown))
+                },
+                plain,
+            ));
         }
         Ok(Server { s3_addrs, admin_addrs, store, shutdown: tx, tasks })
     }
@@ -124,10 +136,39 @@ async fn bind(addr: SocketAddr) -> Result<(TcpListener, SocketAddr), StartError>
 
 type ConnFuture = std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>>;
 
-async fn accept_loop<F>(listener: TcpListener, mut shutdown: watch::Receiver<bool>, serve: F)
+/// Connections served at once per listener before new ones are shed with 503 SlowDown
+/// (env `S3_MAX_CONNECTIONS` overrides).
+const DEFAULT_MAX_CONNECTIONS: usize = 4096;
+
+fn max_connections() -> usize {
+    std::env::var("S3_MAX_CONNECTIONS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .filter(|n| *n > 0)
+        .unwrap_or(DEFAULT_MAX_CONNECTIONS)
+}
+
+/// Answers a connection over the cap with S3's SlowDown, so clients back off and retry instead
+/// of the server falling over.
+async fn shed(mut stream: TcpStream) {
+    use tokio::io::AsyncWriteExt;
+    let body = r#"<?xml version="1.0" encoding="UTF-8"?><Error><Code>SlowDown</Code><Message>Please reduce your request rate.</Message></Error>"#;
+    let resp = format!(
+        "HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/xml\r\nContent-Length: {}\r\nConnection: close\r\nRetry-After: 1\r\n\r\n{body}",
+        body.len()
+    );
+    let _ = tokio::time::timeout(Duration::from_secs(5), async {
+        let _ = stream.write_all(resp.as_bytes()).await;
+        let _ = stream.shutdown().await;
+    })
+    .await;
+}
+
+async fn accept_loop<F>(listener: TcpListener, mut shutdown: watch::Receiver<bool>, serve: F, plain: bool)
 where
     F: Fn((TcpStream, watch::Receiver<bool>)) -> ConnFuture,
 {
+    let cap = max_connections();
     let mut conns = JoinSet::new();
     loop {
         tokio::select! {
@@ -135,6 +176,13 @@ where
                 Ok((stream, _peer)) => {
                     // Without TCP_NODELAY a small response waits ~40 ms for the client's delayed ACK.
                     let _ = stream.set_nodelay(true);
+                    if conns.len() >= cap {
+                        tracing::warn!(cap, "connection limit reached: shedding with 503 SlowDown");
+                        if plain {
+                            tokio::spawn(shed(stream));
+                        }
+                        continue;
+                    }
                     conns.spawn(serve((stream, shutdown.clone())));
                 }
                 Err(e) => {
@@ -156,7 +204,12 @@ where
 
 pub(crate) fn builder() -> auto::Builder<TokioExecutor> {
     let mut b = auto::Builder::new(TokioExecutor::new());
-    b.http1().timer(TokioTimer::new()).header_read_timeout(HEADER_READ_TIMEOUT).keep_alive(true);
+    // max_buf_size bounds the request head (AWS allows 8 KiB of headers; hyper answers 431).
+    b.http1()
+        .timer(TokioTimer::new())
+        .header_read_timeout(HEADER_READ_TIMEOUT)
+        .keep_alive(true)
+        .max_buf_size(64 * 1024);
     b
 }
 

@@ -30,6 +30,8 @@ pub enum StoreError {
     PreconditionFailed,
     #[error("you did not provide the number of bytes specified by the Content-Length header")]
     IncompleteBody,
+    #[error("the request body stalled for longer than the idle timeout")]
+    RequestTimeout,
     /// The client's body stream failed; the message is the underlying error's Display text,
     /// which `s3/error.rs` maps (signature mismatch, short body, ...).
     #[error("{0}")]

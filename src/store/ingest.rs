@@ -26,6 +26,9 @@ pub struct Expect {
     pub trailer: Option<Box<dyn Fn(ChecksumAlgorithm) -> Option<String> + Send + Sync>>,
 }
 
+/// How long a body may stall between two chunks.
+pub const BODY_IDLE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(60);
+
 pub enum Blob {
     Inline(Vec<u8>),
     Pending(Box<dyn DataWriter>),
@@ -54,7 +57,11 @@ pub async fn ingest(
     let mut small = BytesMut::new();
     let mut writer: Option<Box<dyn DataWriter>> = None;
 
-    while let Some(chunk) = body.next().await {
+    loop {
+        // A client that stops sending is cut off, and its partial blob dropped.
+        let next =
+            tokio::time::timeout(BODY_IDLE_TIMEOUT, body.next()).await.map_err(|_| StoreError::RequestTimeout)?;
+        let Some(chunk) = next else { break };
         let chunk = chunk.map_err(|e| StoreError::Body(e.to_string()))?;
         size += chunk.len() as u64;
         if size > max_size {
