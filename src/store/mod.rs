@@ -137,10 +137,10 @@ impl Store {
             let _guard = self.bucket_lock.write().unwrap_or_else(|p| p.into_inner());
             self.meta.remove_bucket_if_empty(name)?
         };
-        if !removed {
-            return Err(StoreError::BucketNotEmpty);
-        }
-        self.flush().await
+        let Some(aborted_parts) = removed else { return Err(StoreError::BucketNotEmpty) };
+        self.flush().await?;
+        self.free_data(aborted_parts.into_iter().map(|p| p.data).collect()).await;
+        Ok(())
     }
 
     pub fn list_buckets(&self) -> StoreResult<Vec<BucketRecord>> {

@@ -95,14 +95,26 @@ impl MetaStore for MemMeta {
         Ok(())
     }
 
-    fn remove_bucket_if_empty(&self, name: &str) -> StoreResult<bool> {
+    fn remove_bucket_if_empty(&self, name: &str) -> StoreResult<Option<Vec<PartRecord>>> {
         let mut s = self.lock();
         let prefix = bucket_prefix(name);
-        if has_prefix(&s.objects, &prefix) || has_prefix(&s.uploads, &prefix) {
-            return Ok(false);
+        if has_prefix(&s.objects, &prefix) {
+            return Ok(None);
+        }
+        let uploads: Vec<Vec<u8>> =
+            s.uploads.range(prefix.clone()..).map(|(k, _)| k.clone()).take_while(|k| k.starts_with(&prefix)).collect();
+        let mut parts = Vec::new();
+        for uk in uploads {
+            if let Some(u) = s.uploads.remove(&uk) {
+                let mut pp = u.upload_id.as_bytes().to_vec();
+                pp.push(0);
+                let keys: Vec<Vec<u8>> =
+                    s.parts.range(pp.clone()..).map(|(k, _)| k.clone()).take_while(|k| k.starts_with(&pp)).collect();
+                parts.extend(keys.iter().filter_map(|k| s.parts.remove(k)));
+            }
         }
         s.buckets.remove(name);
-        Ok(true)
+        Ok(Some(parts))
     }
 
     fn list_buckets(&self) -> StoreResult<Vec<BucketRecord>> {
@@ -125,9 +137,7 @@ impl MetaStore for MemMeta {
             return Err(StoreError::NoSuchBucket);
         }
         let k = object_key(bucket, key);
-        if !cond.holds(s.objects.get(&k)) {
-            return Err(StoreError::PreconditionFailed);
-        }
+        cond.check(s.objects.get(&k))?;
         Ok(s.objects.insert(k, rec.clone()))
     }
 

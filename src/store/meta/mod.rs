@@ -34,6 +34,15 @@ impl PutCond {
             PutCond::EtagIs(e) => current.is_some_and(|c| &c.etag == e),
         }
     }
+
+    /// Checks the condition; S3 answers NoSuchKey (not 412) to If-Match on a missing key.
+    pub fn check(&self, current: Option<&ObjectRecord>) -> StoreResult<()> {
+        match (self, current) {
+            _ if self.holds(current) => Ok(()),
+            (PutCond::EtagIs(_), None) => Err(super::error::StoreError::NoSuchKey),
+            _ => Err(super::error::StoreError::PreconditionFailed),
+        }
+    }
 }
 
 /// What a completed upload left behind, so a retried Complete can answer the same.
@@ -52,8 +61,9 @@ pub trait MetaStore: Send + Sync + 'static {
     /// Inserts unless a bucket of that name exists; returns the existing one otherwise.
     fn insert_bucket(&self, rec: &BucketRecord) -> StoreResult<Option<BucketRecord>>;
     fn update_bucket(&self, rec: &BucketRecord) -> StoreResult<()>;
-    /// Removes the bucket if it holds no object and no upload; returns false otherwise.
-    fn remove_bucket_if_empty(&self, name: &str) -> StoreResult<bool>;
+    /// Removes the bucket if it holds no object, aborting its unfinished uploads as S3 does;
+    /// returns the aborted parts (to free their data), or None when objects remain.
+    fn remove_bucket_if_empty(&self, name: &str) -> StoreResult<Option<Vec<PartRecord>>>;
     fn list_buckets(&self) -> StoreResult<Vec<BucketRecord>>;
 
     fn get_object(&self, bucket: &str, key: &str) -> StoreResult<Option<ObjectRecord>>;

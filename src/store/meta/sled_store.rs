@@ -126,13 +126,21 @@ impl MetaStore for SledMeta {
         Ok(())
     }
 
-    fn remove_bucket_if_empty(&self, name: &str) -> StoreResult<bool> {
+    fn remove_bucket_if_empty(&self, name: &str) -> StoreResult<Option<Vec<PartRecord>>> {
         let prefix = bucket_prefix(name);
-        if Self::has_prefix(&self.objects, &prefix)? || Self::has_prefix(&self.uploads, &prefix)? {
-            return Ok(false);
+        if Self::has_prefix(&self.objects, &prefix)? {
+            return Ok(None);
+        }
+        // The caller holds the bucket lock, so no upload starts meanwhile; each abort is atomic,
+        // and a crash part-way leaves whole uploads whose data the start-up sweep keeps.
+        let uploads: Vec<UploadRecord> =
+            self.uploads.scan_prefix(&prefix).map(|r| decode(&r?.1)).collect::<StoreResult<_>>()?;
+        let mut parts = Vec::new();
+        for u in &uploads {
+            parts.extend(self.abort_upload(u)?);
         }
         self.buckets.remove(name)?;
-        Ok(true)
+        Ok(Some(parts))
     }
 
     fn list_buckets(&self) -> StoreResult<Vec<BucketRecord>> {
@@ -161,8 +169,8 @@ impl MetaStore for SledMeta {
                     Some(v) => Some(decode::<ObjectRecord>(&v).or_else(abort)?),
                     None => None,
                 };
-                if !cond.holds(old.as_ref()) {
-                    return abort(StoreError::PreconditionFailed);
+                if let Err(e) = cond.check(old.as_ref()) {
+                    return abort(e);
                 }
                 objects.insert(k.as_slice(), new.as_slice())?;
                 Ok(old)
