@@ -8,11 +8,6 @@ use super::S3Api;
 use super::util;
 use crate::store::types::{Acl, Grant as StoredGrant};
 
-fn owner(id: &str, api: &S3Api) -> Owner {
-    let display = api.accounts.by_key.values().find(|(_, i)| i.canonical_id == id).map(|(_, i)| i.display_name.clone());
-    Owner { id: Some(id.to_owned()), display_name: display }
-}
-
 fn grant_user(id: &str, display: Option<String>, perm: &str) -> Grant {
     Grant {
         grantee: Some(Grantee {
@@ -40,7 +35,7 @@ fn grant_group(uri: &str, perm: &str) -> Grant {
 }
 
 fn render(api: &S3Api, owner_id: &str, acl: &Acl) -> (Owner, Vec<Grant>) {
-    let o = owner(owner_id, api);
+    let o = api.owner(owner_id);
     let mut grants = vec![grant_user(owner_id, o.display_name.clone(), "FULL_CONTROL")];
     const AUTH_USERS: &str = "http://acs.amazonaws.com/groups/global/AuthenticatedUsers";
     match acl.canned.as_str() {

@@ -14,16 +14,6 @@ use crate::store::types::ObjectRecord;
 /// `encoding-type=url` encodes everything but unreserved characters and `/`, as S3 does.
 const KEY_ENCODE: &AsciiSet = &NON_ALPHANUMERIC.remove(b'-').remove(b'_').remove(b'.').remove(b'~').remove(b'/');
 
-pub const MAX_KEYS: i32 = 1000;
-
-fn max_keys(v: Option<i32>) -> S3Result<usize> {
-    match v {
-        None => Ok(MAX_KEYS as usize),
-        Some(n) if n < 0 => Err(util::invalid_argument("maxKeys should be non-negative")),
-        Some(n) => Ok(n.min(MAX_KEYS) as usize),
-    }
-}
-
 struct Encoder(bool);
 
 impl Encoder {
@@ -77,11 +67,6 @@ fn run(
     Ok(out)
 }
 
-fn owner_of(api: &S3Api, id: &str) -> Owner {
-    let display = api.accounts.by_key.values().find(|(_, i)| i.canonical_id == id).map(|(_, i)| i.display_name.clone());
-    Owner { id: Some(id.to_owned()), display_name: display }
-}
-
 fn object(api: &S3Api, enc: &Encoder, key: &str, rec: &ObjectRecord, with_owner: bool) -> Object {
     Object {
         key: Some(enc.enc(key)),
@@ -89,7 +74,7 @@ fn object(api: &S3Api, enc: &Encoder, key: &str, rec: &ObjectRecord, with_owner:
         last_modified: Some(ts(rec.last_modified)),
         size: Some(i64::try_from(rec.size).unwrap_or(i64::MAX)),
         storage_class: Some(ObjectStorageClass::from_static(ObjectStorageClass::STANDARD)),
-        owner: with_owner.then(|| owner_of(api, &rec.owner)),
+        owner: with_owner.then(|| api.owner(&rec.owner)),
         checksum_algorithm: rec.checksums.first().map(|c| vec![ChecksumAlgorithm::from(c.algorithm.clone())]),
         ..Default::default()
     }
@@ -102,7 +87,7 @@ fn prefixes(enc: &Encoder, list: &[String]) -> Vec<CommonPrefix> {
 pub async fn list_objects(api: &S3Api, req: S3Request<ListObjectsInput>) -> S3Result<S3Response<ListObjectsOutput>> {
     let i = req.input;
     let enc = Encoder::new(i.encoding_type.as_ref())?;
-    let max = max_keys(i.max_keys)?;
+    let max = util::page_size(i.max_keys, "max-keys")?;
     let prefix = i.prefix.clone().unwrap_or_default();
     let page = run(api, &i.bucket, &prefix, i.delimiter.as_deref(), i.marker.as_deref(), max)?;
     // AWS returns NextMarker only when a delimiter is given; clients use the last key otherwise.
@@ -129,7 +114,7 @@ pub async fn list_objects_v2(
 ) -> S3Result<S3Response<ListObjectsV2Output>> {
     let i = req.input;
     let enc = Encoder::new(i.encoding_type.as_ref())?;
-    let max = max_keys(i.max_keys)?;
+    let max = util::page_size(i.max_keys, "max-keys")?;
     let prefix = i.prefix.clone().unwrap_or_default();
     let after = match i.continuation_token.as_deref() {
         Some(t) => Some(
@@ -170,7 +155,7 @@ pub async fn list_object_versions(
 ) -> S3Result<S3Response<ListObjectVersionsOutput>> {
     let i = req.input;
     let enc = Encoder::new(i.encoding_type.as_ref())?;
-    let max = max_keys(i.max_keys)?;
+    let max = util::page_size(i.max_keys, "max-keys")?;
     let prefix = i.prefix.clone().unwrap_or_default();
     let page = run(api, &i.bucket, &prefix, i.delimiter.as_deref(), i.key_marker.as_deref(), max)?;
     let versions = page
@@ -181,7 +166,7 @@ pub async fn list_object_versions(
             e_tag: Some(etag(&r.etag)),
             is_latest: Some(true),
             last_modified: Some(ts(r.last_modified)),
-            owner: Some(owner_of(api, &r.owner)),
+            owner: Some(api.owner(&r.owner)),
             size: Some(i64::try_from(r.size).unwrap_or(i64::MAX)),
             storage_class: Some(ObjectVersionStorageClass::from_static(ObjectVersionStorageClass::STANDARD)),
             version_id: Some("null".into()),

@@ -58,6 +58,10 @@ impl Accounts {
     pub fn identity(&self, access_key: &str) -> Option<&Identity> {
         self.by_key.get(access_key).map(|(_, i)| i)
     }
+
+    pub fn display_name(&self, canonical_id: &str) -> Option<String> {
+        self.by_key.values().find(|(_, i)| i.canonical_id == canonical_id).map(|(_, i)| i.display_name.clone())
+    }
 }
 
 /// Options of the S3 layer that come from configuration.
@@ -76,6 +80,19 @@ pub struct S3Api {
 impl S3Api {
     fn caller<T>(&self, req: &S3Request<T>) -> Option<Identity> {
         req.credentials.as_ref().and_then(|c| self.accounts.identity(&c.access_key)).cloned()
+    }
+
+    /// The owner (canonical id) of what a request creates: the caller, or for an anonymous write
+    /// into a public-read-write bucket, the bucket's owner.
+    fn new_owner(&self, caller: Option<Identity>, bucket: &str) -> S3Result<String> {
+        match caller {
+            Some(c) => Ok(c.canonical_id),
+            None => Ok(self.store.get_bucket(bucket)?.owner),
+        }
+    }
+
+    fn owner(&self, canonical_id: &str) -> Owner {
+        Owner { id: Some(canonical_id.to_owned()), display_name: self.accounts.display_name(canonical_id) }
     }
 }
 

@@ -7,7 +7,6 @@ use super::S3Api;
 use super::object::{check_copy_conditions, copy_source};
 use super::util::{self, etag, ts};
 use crate::store::ingest_api::{ChecksumAlgorithm as Algo, Expect};
-use crate::store::types::PartRecord;
 use crate::store::{BodyError, BodyStream, CompletePart};
 
 const MAX_PART_NUMBER: i32 = 10_000;
@@ -34,16 +33,7 @@ pub async fn create_multipart_upload(
     let caller = api.caller(&req);
     let i = req.input;
     util::check_storage_class(i.storage_class.as_ref().map(|s| s.as_str()))?;
-    let attrs = util::attrs(
-        i.content_type,
-        i.content_encoding,
-        i.content_disposition,
-        i.content_language,
-        i.cache_control,
-        i.expires,
-        i.website_redirect_location,
-        i.metadata,
-    )?;
+    let attrs = util::object_attrs!(i)?;
     let acl = util::canned_acl(i.acl.as_ref().map(|a| a.as_str()))?;
     let algo = match i.checksum_algorithm.as_ref() {
         Some(a) => Some(Algo::parse(a.as_str()).ok_or_else(|| {
@@ -55,10 +45,7 @@ pub async fn create_multipart_upload(
     if ctype.as_deref() == Some("FULL_OBJECT") && algo.is_some_and(|a| !a.is_crc()) {
         return Err(util::invalid_request("The FULL_OBJECT checksum type is only supported with CRC algorithms"));
     }
-    let owner = match caller {
-        Some(c) => c.canonical_id,
-        None => api.store.get_bucket(&i.bucket)?.owner,
-    };
+    let owner = api.new_owner(caller, &i.bucket)?;
     let up = api
         .store
         .create_upload(&i.bucket, &i.key, &owner, attrs, acl, algo.map(|a| a.as_str().to_owned()), ctype.clone())
@@ -72,16 +59,6 @@ pub async fn create_multipart_upload(
         ..Default::default()
     };
     Ok(S3Response::new(out))
-}
-
-fn part_checksums(p: &PartRecord) -> [Option<String>; 5] {
-    [
-        util::checksum_of(&p.checksums, "CRC32"),
-        util::checksum_of(&p.checksums, "CRC32C"),
-        util::checksum_of(&p.checksums, "CRC64NVME"),
-        util::checksum_of(&p.checksums, "SHA1"),
-        util::checksum_of(&p.checksums, "SHA256"),
-    ]
 }
 
 pub async fn upload_part(api: &S3Api, req: S3Request<UploadPartInput>) -> S3Result<S3Response<UploadPartOutput>> {
@@ -104,16 +81,8 @@ pub async fn upload_part(api: &S3Api, req: S3Request<UploadPartInput>) -> S3Resu
         expect.checksum = Some((a, None));
     }
     let part = api.store.upload_part(&upload, n, util::body(i.body), &expect).await?;
-    let [crc32, crc32c, crc64nvme, sha1, sha256] = part_checksums(&part);
-    let out = UploadPartOutput {
-        e_tag: Some(etag(&part.etag)),
-        checksum_crc32: crc32,
-        checksum_crc32c: crc32c,
-        checksum_crc64nvme: crc64nvme,
-        checksum_sha1: sha1,
-        checksum_sha256: sha256,
-        ..Default::default()
-    };
+    let mut out = UploadPartOutput { e_tag: Some(etag(&part.etag)), ..Default::default() };
+    util::set_checksums!(out, &part.checksums);
     Ok(S3Response::new(out))
 }
 
@@ -164,19 +133,13 @@ pub async fn upload_part_copy(
     };
     let body: BodyStream = Box::pin(futures::StreamExt::map(stream, |r| r.map_err(|e| Box::new(e) as BodyError)));
     let part = api.store.upload_part(&upload, n, body, &expect).await?;
-    let [crc32, crc32c, crc64nvme, sha1, sha256] = part_checksums(&part);
-    let out = UploadPartCopyOutput {
-        copy_part_result: Some(CopyPartResult {
-            e_tag: Some(etag(&part.etag)),
-            last_modified: Some(ts(part.last_modified)),
-            checksum_crc32: crc32,
-            checksum_crc32c: crc32c,
-            checksum_crc64nvme: crc64nvme,
-            checksum_sha1: sha1,
-            checksum_sha256: sha256,
-        }),
+    let mut result = CopyPartResult {
+        e_tag: Some(etag(&part.etag)),
+        last_modified: Some(ts(part.last_modified)),
         ..Default::default()
     };
+    util::set_checksums!(result, &part.checksums);
+    let out = UploadPartCopyOutput { copy_part_result: Some(result), ..Default::default() };
     Ok(S3Response::new(out))
 }
 
@@ -239,21 +202,14 @@ pub async fn abort_multipart_upload(
 }
 
 fn initiator(api: &S3Api, id: &str) -> (Initiator, Owner) {
-    let display = api.accounts.by_key.values().find(|(_, i)| i.canonical_id == id).map(|(_, i)| i.display_name.clone());
-    (
-        Initiator { id: Some(id.to_owned()), display_name: display.clone() },
-        Owner { id: Some(id.to_owned()), display_name: display },
-    )
+    let owner = api.owner(id);
+    (Initiator { id: owner.id.clone(), display_name: owner.display_name.clone() }, owner)
 }
 
 pub async fn list_parts(api: &S3Api, req: S3Request<ListPartsInput>) -> S3Result<S3Response<ListPartsOutput>> {
     let i = req.input;
     let upload = api.store.get_upload(&i.bucket, &i.key, &i.upload_id)?;
-    let max = match i.max_parts {
-        None => 1000,
-        Some(n) if n < 0 => return Err(util::invalid_argument("max-parts must be non-negative")),
-        Some(n) => n.min(1000) as usize,
-    };
+    let max = util::page_size(i.max_parts, "max-parts")?;
     let marker = u32::try_from(i.part_number_marker.unwrap_or(0).max(0)).unwrap_or(0);
     let (parts, truncated) = api.store.list_parts(&upload, marker, max)?;
     let next = parts.last().map(|p| p.number as i32);
@@ -278,18 +234,15 @@ pub async fn list_parts(api: &S3Api, req: S3Request<ListPartsInput>) -> S3Result
             parts
                 .iter()
                 .map(|p| {
-                    let [crc32, crc32c, crc64nvme, sha1, sha256] = part_checksums(p);
-                    Part {
+                    let mut part = Part {
                         part_number: Some(p.number as i32),
                         e_tag: Some(etag(&p.etag)),
                         last_modified: Some(ts(p.last_modified)),
                         size: Some(i64::try_from(p.size).unwrap_or(i64::MAX)),
-                        checksum_crc32: crc32,
-                        checksum_crc32c: crc32c,
-                        checksum_crc64nvme: crc64nvme,
-                        checksum_sha1: sha1,
-                        checksum_sha256: sha256,
-                    }
+                        ..Default::default()
+                    };
+                    util::set_checksums!(part, &p.checksums);
+                    part
                 })
                 .collect(),
         ),
@@ -303,11 +256,7 @@ pub async fn list_multipart_uploads(
     req: S3Request<ListMultipartUploadsInput>,
 ) -> S3Result<S3Response<ListMultipartUploadsOutput>> {
     let i = req.input;
-    let max = match i.max_uploads {
-        None => 1000,
-        Some(n) if n < 0 => return Err(util::invalid_argument("max-uploads must be non-negative")),
-        Some(n) => n.min(1000) as usize,
-    };
+    let max = util::page_size(i.max_uploads, "max-uploads")?;
     let prefix = i.prefix.clone().unwrap_or_default();
     let list = api.store.list_uploads(
         &i.bucket,

@@ -11,14 +11,6 @@ use super::{Identity, S3Api};
 use crate::store::types::{DataRef, ObjectRecord};
 use crate::store::{PutCond, PutRequest, StoreError};
 
-fn owner_of(api: &S3Api, caller: Option<Identity>, bucket: &str) -> S3Result<String> {
-    match caller {
-        Some(c) => Ok(c.canonical_id),
-        // Anonymous writes (public-read-write buckets) belong to the bucket owner.
-        None => Ok(api.store.get_bucket(bucket)?.owner),
-    }
-}
-
 pub async fn put_object(api: &S3Api, req: S3Request<PutObjectInput>) -> S3Result<S3Response<PutObjectOutput>> {
     util::require_length(&req.headers)?;
     let caller = api.caller(&req);
@@ -35,20 +27,11 @@ pub async fn put_object(api: &S3Api, req: S3Request<PutObjectInput>) -> S3Result
         i.checksum_algorithm.as_ref().map(|a| a.as_str()),
         req.trailing_headers,
     )?;
-    let attrs = util::attrs(
-        i.content_type,
-        i.content_encoding,
-        i.content_disposition,
-        i.content_language,
-        i.cache_control,
-        i.expires,
-        i.website_redirect_location,
-        i.metadata,
-    )?;
+    let attrs = util::object_attrs!(i)?;
     let cond =
         util::put_cond(util::raw_header(&req.headers, "if-match"), util::raw_header(&req.headers, "if-none-match"));
     let acl = util::canned_acl(i.acl.as_ref().map(|a| a.as_str()))?;
-    let owner = owner_of(api, caller, &i.bucket)?;
+    let owner = api.new_owner(caller, &i.bucket)?;
     let put = PutRequest { bucket: i.bucket, key: i.key, owner, attrs, acl, expect, cond };
     let rec = api.store.put_object(put, util::body(i.body)).await?;
     let mut out = PutObjectOutput { e_tag: Some(etag(&rec.etag)), ..Default::default() };
@@ -57,11 +40,7 @@ pub async fn put_object(api: &S3Api, req: S3Request<PutObjectInput>) -> S3Result
 }
 
 fn set_put_checksums(out: &mut PutObjectOutput, rec: &ObjectRecord) {
-    out.checksum_crc32 = util::checksum_of(&rec.checksums, "CRC32");
-    out.checksum_crc32c = util::checksum_of(&rec.checksums, "CRC32C");
-    out.checksum_crc64nvme = util::checksum_of(&rec.checksums, "CRC64NVME");
-    out.checksum_sha1 = util::checksum_of(&rec.checksums, "SHA1");
-    out.checksum_sha256 = util::checksum_of(&rec.checksums, "SHA256");
+    util::set_checksums!(out, &rec.checksums);
     if !rec.checksums.is_empty() {
         out.checksum_type = Some(ChecksumType::from_static(ChecksumType::FULL_OBJECT));
     }
@@ -161,11 +140,7 @@ macro_rules! fill_object_headers {
         $out.metadata = util::metadata_map(&a.user);
         $out.parts_count = rec.parts_count().and_then(|n| i32::try_from(n).ok());
         if $checksum_mode && !$partial {
-            $out.checksum_crc32 = util::checksum_of(&rec.checksums, "CRC32");
-            $out.checksum_crc32c = util::checksum_of(&rec.checksums, "CRC32C");
-            $out.checksum_crc64nvme = util::checksum_of(&rec.checksums, "CRC64NVME");
-            $out.checksum_sha1 = util::checksum_of(&rec.checksums, "SHA1");
-            $out.checksum_sha256 = util::checksum_of(&rec.checksums, "SHA256");
+            util::set_checksums!($out, &rec.checksums);
             if let Some(c) = rec.checksums.first() {
                 $out.checksum_type = Some(ChecksumType::from(c.kind.clone()));
             }
@@ -289,21 +264,8 @@ pub async fn copy_object(api: &S3Api, req: S3Request<CopyObjectInput>) -> S3Resu
         Some(a) => Some(util::canned_acl(Some(a.as_str()))?),
         None => None,
     };
-    let new_attrs = if replace {
-        Some(util::attrs(
-            i.content_type,
-            i.content_encoding,
-            i.content_disposition,
-            i.content_language,
-            i.cache_control,
-            i.expires,
-            i.website_redirect_location,
-            i.metadata,
-        )?)
-    } else {
-        None
-    };
-    let owner = owner_of(api, caller, &i.bucket)?;
+    let new_attrs = if replace { Some(util::object_attrs!(i)?) } else { None };
+    let owner = api.new_owner(caller, &i.bucket)?;
     api.store.get_bucket(&i.bucket)?;
 
     if src_bucket == i.bucket && src_key == i.key {

@@ -226,6 +226,45 @@ pub fn put_cond(if_match: Option<&str>, if_none_match: Option<&str>) -> PutCond 
     }
 }
 
+/// Sets the five `checksum_*` fields of an output struct from stored checksums.
+macro_rules! set_checksums {
+    ($out:expr, $checksums:expr) => {{
+        let c: &[$crate::store::types::Checksum] = $checksums;
+        $out.checksum_crc32 = $crate::s3::util::checksum_of(c, "CRC32");
+        $out.checksum_crc32c = $crate::s3::util::checksum_of(c, "CRC32C");
+        $out.checksum_crc64nvme = $crate::s3::util::checksum_of(c, "CRC64NVME");
+        $out.checksum_sha1 = $crate::s3::util::checksum_of(c, "SHA1");
+        $out.checksum_sha256 = $crate::s3::util::checksum_of(c, "SHA256");
+    }};
+}
+pub(crate) use set_checksums;
+
+/// The stored attributes from an input that has the standard object header fields.
+macro_rules! object_attrs {
+    ($i:expr) => {
+        $crate::s3::util::attrs(
+            $i.content_type,
+            $i.content_encoding,
+            $i.content_disposition,
+            $i.content_language,
+            $i.cache_control,
+            $i.expires,
+            $i.website_redirect_location,
+            $i.metadata,
+        )
+    };
+}
+pub(crate) use object_attrs;
+
+/// A page-size parameter (max-keys, max-parts, max-uploads): default and cap 1000.
+pub fn page_size(v: Option<i32>, name: &str) -> S3Result<usize> {
+    match v {
+        None => Ok(1000),
+        Some(n) if n < 0 => Err(invalid_argument(format!("{name} must be non-negative"))),
+        Some(n) => Ok(n.min(1000) as usize),
+    }
+}
+
 /// The value of one checksum algorithm among those stored, for the output's checksum fields.
 pub fn checksum_of(checksums: &[Checksum], algo: &str) -> Option<String> {
     checksums.iter().find(|c| c.algorithm == algo).map(|c| c.value.clone())

@@ -74,10 +74,17 @@ fn conformance(m: &dyn MetaStore) {
     assert_eq!(keys(m, "b", Bound::Excluded(b"k".to_vec())), ["k\0z"]);
     assert_eq!(keys(m, "b2", Bound::Unbounded), ["k"]);
 
-    assert!(!m.remove_bucket_if_empty("b2").unwrap());
+    assert!(m.remove_bucket_if_empty("b2").unwrap().is_none());
     assert_eq!(m.delete_object("b2", "k").unwrap().unwrap().etag, "4");
     assert!(m.delete_object("b2", "k").unwrap().is_none());
-    assert!(m.remove_bucket_if_empty("b2").unwrap());
+    // An unfinished upload does not keep a bucket alive: it is aborted with it.
+    let mut pending = upload("u9");
+    pending.bucket = "b2".into();
+    m.insert_upload(&pending).unwrap();
+    m.put_part(&pending, &part(1)).unwrap();
+    let aborted = m.remove_bucket_if_empty("b2").unwrap().expect("empty of objects");
+    assert_eq!(aborted.len(), 1);
+    assert!(m.get_upload("b2", "k", "u9").unwrap().is_none());
     assert!(m.get_bucket("b2").unwrap().is_none());
 
     // Multipart.
