@@ -2,6 +2,7 @@
 //! the CloudServer health route, and graceful shutdown.
 
 mod admin;
+mod first_byte;
 mod http_layer;
 pub mod metrics;
 pub mod tls;
@@ -20,6 +21,7 @@ use crate::config::{Backend, Settings};
 use crate::s3::{Accounts, ApiOptions, Hosts, build_service};
 use crate::store::{Limits, Store, StoreError};
 
+use first_byte::FirstByteDeadline;
 pub use http_layer::App;
 
 #[derive(Debug, thiserror::Error)]
@@ -230,9 +232,11 @@ where
 {
     Box::pin(async move {
         match tls {
-            None => serve(Box::new(stream), shutdown).await,
+            None => serve(Box::new(FirstByteDeadline::new(stream, HEADER_READ_TIMEOUT)), shutdown).await,
             Some(acceptor) => match tokio::time::timeout(TLS_HANDSHAKE_TIMEOUT, acceptor.accept(stream)).await {
-                Ok(Ok(tls_stream)) => serve(Box::new(tls_stream), shutdown).await,
+                Ok(Ok(tls_stream)) => {
+                    serve(Box::new(FirstByteDeadline::new(tls_stream, HEADER_READ_TIMEOUT)), shutdown).await
+                }
                 Ok(Err(e)) => tracing::debug!(error = %e, "TLS handshake failed"),
                 Err(_) => tracing::debug!("TLS handshake timed out"),
             },

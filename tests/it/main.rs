@@ -11,4 +11,5 @@ mod bucket;
 mod list;
 mod multipart;
 mod object;
+mod ops;
 mod reads;
