@@ -28,11 +28,6 @@ impl Rng {
         z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
         z ^ (z >> 31)
     }
-
-    /// Uniform-enough integer in `0..n` (n > 0).
-    pub fn below(&mut self, n: u64) -> u64 {
-        ((u128::from(self.next_u64()) * u128::from(n)) >> 64) as u64
-    }
 }
 
 /// FNV-1a: maps a key name to a variant.
@@ -67,14 +62,8 @@ impl Corpus {
         }
         pool.truncate(len);
         let pool = Bytes::from(pool);
-        let md5s = (0..variants)
-            .map(|v| md5_hex(&pool[v * STRIDE..v * STRIDE + size]))
-            .collect();
+        let md5s = (0..variants).map(|v| md5_hex(&pool[v * STRIDE..v * STRIDE + size])).collect();
         Corpus { pool, size, md5s }
-    }
-
-    pub fn size(&self) -> usize {
-        self.size
     }
 
     pub fn variants(&self) -> usize {
@@ -99,10 +88,7 @@ impl Corpus {
     /// What a single PUT of `key` stores, and what a GET of it must return.
     pub fn expect(&self, key: &str) -> Expected {
         let v = self.variant_of(key);
-        Expected {
-            segments: vec![self.body(v)],
-            etag: self.md5(v).to_owned(),
-        }
+        Expected { segments: vec![self.body(v)], etag: self.md5(v).to_owned() }
     }
 }
 
@@ -129,12 +115,7 @@ pub struct Verifier<'a> {
 
 impl<'a> Verifier<'a> {
     pub fn new(segments: &'a [Bytes]) -> Self {
-        Verifier {
-            segments,
-            seg: 0,
-            off: 0,
-            received: 0,
-        }
+        Verifier { segments, seg: 0, off: 0, received: 0 }
     }
 
     /// Checks the next chunk; `Err` names the first differing offset.
@@ -145,11 +126,7 @@ impl<'a> Verifier<'a> {
             };
             let n = (seg.len() - self.off).min(chunk.len());
             if seg[self.off..self.off + n] != chunk[..n] {
-                let at = seg[self.off..self.off + n]
-                    .iter()
-                    .zip(&chunk[..n])
-                    .position(|(a, b)| a != b)
-                    .unwrap_or(0);
+                let at = seg[self.off..self.off + n].iter().zip(&chunk[..n]).position(|(a, b)| a != b).unwrap_or(0);
                 return Err(format!("body differs at byte {}", self.received + at as u64));
             }
             self.off += n;
@@ -165,10 +142,7 @@ impl<'a> Verifier<'a> {
 
     pub fn finish(&self, expected_len: u64) -> Result<(), String> {
         if self.received != expected_len {
-            return Err(format!(
-                "body length {} != expected {expected_len}",
-                self.received
-            ));
+            return Err(format!("body length {} != expected {expected_len}", self.received));
         }
         Ok(())
     }

@@ -63,6 +63,9 @@ struct Args {
     /// Overall limit for one workload, setup included; what ran by then is reported.
     #[arg(long, default_value_t = 300.0)]
     workload_timeout: f64,
+    /// Client runtime threads (1: a single-threaded runtime, cheapest on a small machine).
+    #[arg(long, default_value_t = 1)]
+    client_threads: usize,
     /// Tiny objects and ~1 s per workload: keeps the tool working in CI.
     #[arg(long)]
     smoke: bool,
@@ -121,7 +124,12 @@ pub struct Record {
     /// Server CPU seconds per wall second while measuring (cores busy).
     pub server_cores: Option<f64>,
     pub server_peak_rss_mib: Option<f64>,
+    /// Server RSS at the end of the measurement.
+    pub server_rss_mib: Option<f64>,
     pub client_cpu_ms_per_op: Option<f64>,
+    /// Cores busy with other processes while measuring (neither the server nor this client):
+    /// a run with a high value shared the machine and is less trustworthy.
+    pub other_cores: Option<f64>,
     /// CompleteMultipartUpload latency (mpu-1g).
     pub complete_p50_ms: Option<f64>,
     pub complete_max_ms: Option<f64>,
@@ -157,8 +165,7 @@ async fn run_one(ctx: &Arc<Ctx>, args: &Args, name: &str) -> Record {
             return rec;
         }
     };
-    let (warm, measure) =
-        workloads::limits(&spec, secs(args.warmup), secs(args.duration), args.count);
+    let (warm, measure) = workloads::limits(&spec, secs(args.warmup), secs(args.duration), args.count);
     let seed = body::fnv1a(name);
     if !warm.is_empty() {
         let w = run_phase(spec.concurrency, warm, deadline, seed, op.clone()).await;
@@ -169,9 +176,11 @@ async fn run_one(ctx: &Arc<Ctx>, args: &Args, name: &str) -> Record {
     let pid = args.server_pid.map(|p| p.to_string());
     let srv0 = pid.as_deref().and_then(proc_sample);
     let cli0 = proc_sample("self");
+    let busy0 = stats::machine_busy();
     let mut r = run_phase(spec.concurrency, measure, deadline, seed + 1, op).await;
     let srv1 = pid.as_deref().and_then(proc_sample);
     let cli1 = proc_sample("self");
+    let busy1 = stats::machine_busy();
 
     let s = &mut r.samples;
     rec.ops = s.latencies_ns.len() as u64;
@@ -184,8 +193,7 @@ async fn run_one(ctx: &Arc<Ctx>, args: &Args, name: &str) -> Record {
         rec.mib_per_s = s.bytes as f64 / rec.seconds / 1048576.0;
     }
     if let Some(p) = Percentiles::of(&mut s.latencies_ns) {
-        (rec.p50_ms, rec.p90_ms, rec.p99_ms, rec.max_ms) =
-            (Some(p.p50), Some(p.p90), Some(p.p99), Some(p.max));
+        (rec.p50_ms, rec.p90_ms, rec.p99_ms, rec.max_ms) = (Some(p.p50), Some(p.p90), Some(p.p99), Some(p.max));
     }
     if let Some(c) = s.extra_ns.get_mut("complete").and_then(|v| Percentiles::of(v)) {
         (rec.complete_p50_ms, rec.complete_max_ms) = (Some(c.p50), Some(c.max));
@@ -196,11 +204,18 @@ async fn run_one(ctx: &Arc<Ctx>, args: &Args, name: &str) -> Record {
     };
     rec.server_cpu_ms_per_op = per_op(srv0, srv1);
     rec.client_cpu_ms_per_op = per_op(cli0, cli1);
+    if let (Some(a), Some(b), Some(c), Some(d), Some(e), Some(f)) = (srv0, srv1, cli0, cli1, busy0, busy1)
+        && rec.seconds > 0.0
+    {
+        let own = (b.cpu - a.cpu) + (d.cpu - c.cpu);
+        rec.other_cores = Some((f.saturating_sub(e).as_secs_f64() - own.as_secs_f64()).max(0.0) / rec.seconds);
+    }
     if let (Some(a), Some(b)) = (srv0, srv1) {
         if rec.seconds > 0.0 {
             rec.server_cores = Some((b.cpu - a.cpu).as_secs_f64() / rec.seconds);
         }
         rec.server_peak_rss_mib = Some(b.hwm_kib as f64 / 1024.0);
+        rec.server_rss_mib = Some(b.rss_kib as f64 / 1024.0);
     }
     rec.status = if r.timed_out {
         "timeout"
@@ -221,7 +236,7 @@ fn opt(v: Option<f64>, digits: usize) -> String {
 
 fn table_header() -> String {
     format!(
-        "{:<12} {:<8} {:>7} {:>9} {:>8} {:>8} {:>8} {:>8} {:>8} {:>5} {:>8} {:>7} {:>8}",
+        "{:<12} {:<8} {:>7} {:>9} {:>8} {:>8} {:>8} {:>8} {:>8} {:>5} {:>8} {:>7} {:>8} {:>5}",
         "workload",
         "status",
         "ops",
@@ -234,13 +249,14 @@ fn table_header() -> String {
         "errs",
         "srv ms/op",
         "srv MiB",
-        "cli ms/op"
+        "cli ms/op",
+        "other"
     )
 }
 
 fn table_row(r: &Record) -> String {
     format!(
-        "{:<12} {:<8} {:>7} {:>9.1} {:>8.1} {:>8} {:>8} {:>8} {:>8} {:>5} {:>9} {:>7} {:>8}",
+        "{:<12} {:<8} {:>7} {:>9.1} {:>8.1} {:>8} {:>8} {:>8} {:>8} {:>5} {:>9} {:>7} {:>8} {:>5}",
         r.workload,
         r.status,
         r.ops,
@@ -253,7 +269,8 @@ fn table_row(r: &Record) -> String {
         r.errors,
         opt(r.server_cpu_ms_per_op, 3),
         opt(r.server_peak_rss_mib, 1),
-        opt(r.client_cpu_ms_per_op, 3)
+        opt(r.client_cpu_ms_per_op, 3),
+        opt(r.other_cores, 2)
     )
 }
 
@@ -286,18 +303,8 @@ async fn bench(mut args: Args) -> Result<bool, String> {
     }
     let names = expand(&args.workloads)?;
     let endpoint = args.endpoint.clone().unwrap_or_default();
-    let s3 = S3::new(
-        &endpoint,
-        &args.access_key,
-        &args.secret_key,
-        &args.region,
-        secs(args.request_timeout),
-    )?;
-    let ctx = Arc::new(Ctx::new(
-        s3,
-        Sizes::new(args.smoke),
-        args.bucket_prefix.clone(),
-    ));
+    let s3 = S3::new(&endpoint, &args.access_key, &args.secret_key, &args.region, secs(args.request_timeout))?;
+    let ctx = Arc::new(Ctx::new(s3, Sizes::new(args.smoke), args.bucket_prefix.clone()));
     let to_stdout = args.json.as_deref() == Some(std::path::Path::new("-"));
     let mut json_file = match &args.json {
         Some(p) if !to_stdout => Some(
@@ -338,12 +345,7 @@ async fn bench(mut args: Args) -> Result<bool, String> {
 fn main() -> ExitCode {
     let args = Args::parse();
     if let Some(input) = &args.report {
-        return match report::write(
-            input,
-            args.markdown.as_deref(),
-            args.svg.as_deref(),
-            args.machine.as_deref(),
-        ) {
+        return match report::write(input, args.markdown.as_deref(), args.svg.as_deref(), args.machine.as_deref()) {
             Ok(()) => ExitCode::SUCCESS,
             Err(e) => {
                 eprintln!("s3bench: {e}");
@@ -351,7 +353,12 @@ fn main() -> ExitCode {
             }
         };
     }
-    let rt = match tokio::runtime::Runtime::new() {
+    let rt = if args.client_threads <= 1 {
+        tokio::runtime::Builder::new_current_thread().enable_all().build()
+    } else {
+        tokio::runtime::Builder::new_multi_thread().worker_threads(args.client_threads).enable_all().build()
+    };
+    let rt = match rt {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("s3bench: cannot start the runtime: {e}");

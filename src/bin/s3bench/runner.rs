@@ -28,13 +28,6 @@ impl Limit {
             Limit::Count(n) => *n == 0,
         }
     }
-
-    pub fn describe(&self) -> String {
-        match self {
-            Limit::Time(d) => format!("{:.1}s", d.as_secs_f64()),
-            Limit::Count(n) => format!("{n} ops"),
-        }
-    }
 }
 
 /// What a successful operation reports.
@@ -68,13 +61,7 @@ pub struct PhaseResult {
     pub aborted: bool,
 }
 
-pub async fn run_phase(
-    concurrency: usize,
-    limit: Limit,
-    deadline: Instant,
-    seed: u64,
-    op: OpFn,
-) -> PhaseResult {
+pub async fn run_phase(concurrency: usize, limit: Limit, deadline: Instant, seed: u64, op: OpFn) -> PhaseResult {
     let start = Instant::now();
     let tickets = Arc::new(AtomicU64::new(0));
     let errors = Arc::new(AtomicU64::new(0));
@@ -82,13 +69,8 @@ pub async fn run_phase(
     let timed_out = Arc::new(AtomicBool::new(false));
     let mut handles = Vec::with_capacity(concurrency);
     for w in 0..concurrency {
-        let (tickets, errors, stop, timed_out, op) = (
-            tickets.clone(),
-            errors.clone(),
-            stop.clone(),
-            timed_out.clone(),
-            op.clone(),
-        );
+        let (tickets, errors, stop, timed_out, op) =
+            (tickets.clone(), errors.clone(), stop.clone(), timed_out.clone(), op.clone());
         handles.push(tokio::spawn(async move {
             let mut rng = Rng::new(seed.wrapping_mul(1000).wrapping_add(w as u64));
             let mut s = Samples::default();
@@ -121,10 +103,7 @@ pub async fn run_phase(
                         s.latencies_ns.push(lat.as_nanos() as u64);
                         s.bytes += ok.bytes;
                         if let Some((name, d)) = ok.extra {
-                            s.extra_ns
-                                .entry(name.to_owned())
-                                .or_default()
-                                .push(d.as_nanos() as u64);
+                            s.extra_ns.entry(name.to_owned()).or_default().push(d.as_nanos() as u64);
                         }
                     }
                     Err(e) => {
@@ -169,9 +148,7 @@ where
     Fut: Future<Output = Res<()>>,
 {
     use futures::StreamExt;
-    let mut stream = futures::stream::iter(0..n)
-        .map(f)
-        .buffer_unordered(concurrency.max(1));
+    let mut stream = futures::stream::iter(0..n).map(f).buffer_unordered(concurrency.max(1));
     while let Some(r) = stream.next().await {
         r?;
     }

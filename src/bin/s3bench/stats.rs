@@ -66,12 +66,7 @@ impl Percentiles {
             let rank = ((q * ns.len() as f64).ceil() as usize).clamp(1, ns.len());
             ns[rank - 1] as f64 / 1e6
         };
-        Some(Percentiles {
-            p50: at(0.50),
-            p90: at(0.90),
-            p99: at(0.99),
-            max: ns[ns.len() - 1] as f64 / 1e6,
-        })
+        Some(Percentiles { p50: at(0.50), p90: at(0.90), p99: at(0.99), max: ns[ns.len() - 1] as f64 / 1e6 })
     }
 }
 
@@ -112,6 +107,17 @@ pub fn proc_sample(pid: &str) -> Option<ProcSample> {
         hwm_kib: kib("VmHWM:"),
         rss_kib: kib("VmRSS:"),
     })
+}
+
+/// CPU time all processes of the machine have used so far (user+nice+system+irq+softirq+steal
+/// from /proc/stat): what the server and this client did not use of it was someone else's.
+pub fn machine_busy() -> Option<Duration> {
+    let stat = std::fs::read_to_string("/proc/stat").ok()?;
+    let line = stat.lines().next()?.strip_prefix("cpu ")?;
+    let v: Vec<u64> = line.split_whitespace().filter_map(|x| x.parse().ok()).collect();
+    // user nice system idle iowait irq softirq steal
+    let busy = v.first()? + v.get(1)? + v.get(2)? + v.get(5)? + v.get(6)? + v.get(7).unwrap_or(&0);
+    Some(Duration::from_millis(busy * 1000 / USER_HZ))
 }
 
 #[cfg(test)]

@@ -126,13 +126,7 @@ pub fn spec(name: &str, sizes: &Sizes) -> Option<Spec> {
         "list-prefix" => (Kind::ListPrefix, 16, 1, false),
         _ => return None,
     };
-    Some(Spec {
-        name,
-        kind,
-        size,
-        concurrency,
-        counted,
-    })
+    Some(Spec { name, kind, size, concurrency, counted })
 }
 
 /// Shared state of one s3bench run: the client, the bodies, and which data sets exist.
@@ -157,9 +151,7 @@ impl Ctx {
 
     fn corpus(&self, size: u64, variants: usize) -> Arc<Corpus> {
         let mut c = self.corpora.lock().unwrap_or_else(|e| e.into_inner());
-        c.entry((size, variants))
-            .or_insert_with(|| Arc::new(Corpus::new(size as usize, variants, size)))
-            .clone()
+        c.entry((size, variants)).or_insert_with(|| Arc::new(Corpus::new(size as usize, variants, size))).clone()
     }
 
     /// Bodies for objects of `size`: many variants for small objects, few for huge ones.
@@ -195,10 +187,7 @@ impl Ctx {
     fn big_expected(&self) -> Expected {
         let (c, parts) = self.parts();
         let md5s: Vec<&str> = parts.iter().map(|&v| c.md5(v)).collect();
-        Expected {
-            segments: parts.iter().map(|&v| c.body(v)).collect(),
-            etag: multipart_etag(&md5s),
-        }
+        Expected { segments: parts.iter().map(|&v| c.body(v)).collect(), etag: multipart_etag(&md5s) }
     }
 }
 
@@ -223,17 +212,35 @@ fn list_key(p: u32, j: u32) -> String {
     format!("d{p:03}/k{j:05}")
 }
 
-/// One multipart upload of the big object; returns the CompleteMultipartUpload latency.
+/// One multipart upload of the big object (parts_in_flight parts at a time); returns the
+/// CompleteMultipartUpload latency.
 async fn multipart_upload(ctx: &Ctx, bucket: &str, key: &str) -> Res<Duration> {
     use futures::StreamExt;
+    use futures::stream::FuturesUnordered;
     let (corpus, parts) = ctx.parts();
     let s3 = &ctx.s3;
-    let id = s3.create_mpu(bucket, key).await?;
-    let uploads = futures::stream::iter(parts.iter().enumerate())
-        .map(|(i, &v)| s3.upload_part(bucket, key, &id, i as u32 + 1, corpus.body(v), corpus.md5(v)))
-        .buffer_unordered(ctx.sizes.parts_in_flight);
-    let results: Vec<Res<()>> = uploads.collect().await;
-    if let Some(Err(e)) = results.into_iter().find(Result::is_err) {
+    let id = Arc::new(s3.create_mpu(bucket, key).await?);
+    let mut running = FuturesUnordered::new();
+    let mut failed = None;
+    for (i, &v) in parts.iter().enumerate() {
+        if running.len() >= ctx.sizes.parts_in_flight
+            && let Some(Err(e)) = running.next().await
+        {
+            failed = Some(e);
+            break;
+        }
+        let (s3, bucket, key, id) = (s3.clone(), bucket.to_owned(), key.to_owned(), id.clone());
+        let (body, md5) = (corpus.body(v), corpus.md5(v).to_owned());
+        let task = tokio::spawn(async move { s3.upload_part(&bucket, &key, &id, i as u32 + 1, body, &md5).await });
+        running
+            .push(async move { task.await.unwrap_or_else(|e| Err(BenchError::Transport(format!("part task: {e}")))) });
+    }
+    while let Some(r) = running.next().await {
+        if let Err(e) = r {
+            failed.get_or_insert(e);
+        }
+    }
+    if let Some(e) = failed {
         let _ = s3.abort_mpu(bucket, key, &id).await;
         return Err(e);
     }
@@ -243,9 +250,7 @@ async fn multipart_upload(ctx: &Ctx, bucket: &str, key: &str) -> Res<Duration> {
     let took = t.elapsed();
     let want = multipart_etag(&md5s);
     if etag != want {
-        return Err(BenchError::Verify(format!(
-            "CompleteMultipartUpload: ETag {etag} != {want}"
-        )));
+        return Err(BenchError::Verify(format!("CompleteMultipartUpload: ETag {etag} != {want}")));
     }
     Ok(took)
 }
@@ -266,8 +271,7 @@ pub async fn setup(ctx: &Arc<Ctx>, spec: &Spec) -> Res<OpFn> {
                 let v = corpus.variant_of(&key);
                 let (body, md5) = (corpus.body(v), corpus.md5(v).to_owned());
                 let (s3, bucket) = (s3.clone(), bucket.clone());
-                async move { s3.put_verify(&bucket, &key, body, &md5).await.map(OpOk::bytes) }
-                    .boxed()
+                async move { s3.put_verify(&bucket, &key, body, &md5).await.map(OpOk::bytes) }.boxed()
             })
         }
         Kind::Get | Kind::Mix => {
@@ -277,8 +281,7 @@ pub async fn setup(ctx: &Arc<Ctx>, spec: &Spec) -> Res<OpFn> {
                 _ => 2,
             };
             let bucket = ctx.bucket(&format!("obj{}", spec.size));
-            ctx.once(&bucket, preload(ctx, &bucket, "o/", n, spec.size))
-                .await?;
+            ctx.once(&bucket, preload(ctx, &bucket, "o/", n, spec.size)).await?;
             let corpus = ctx.corpus_for(spec.size);
             let mix = spec.kind == Kind::Mix;
             Arc::new(move |_w, r| {
@@ -302,6 +305,7 @@ pub async fn setup(ctx: &Arc<Ctx>, spec: &Spec) -> Res<OpFn> {
         Kind::MpuPut => {
             let bucket = ctx.bucket("mpu");
             ctx.s3.create_bucket(&bucket).await?;
+            ctx.parts(); // build the part bodies and their MD5s now, not while timing
             let ctx2 = ctx.clone();
             let total = spec.size;
             Arc::new(move |_w, _r| {
@@ -310,10 +314,7 @@ pub async fn setup(ctx: &Arc<Ctx>, spec: &Spec) -> Res<OpFn> {
                     let took = multipart_upload(&ctx, &bucket, "big").await?;
                     // The object now exists: get-1g in the same run reuses it.
                     ctx.prepared.lock().await.insert("big".into());
-                    Ok(OpOk {
-                        bytes: total,
-                        extra: Some(("complete", took)),
-                    })
+                    Ok(OpOk { bytes: total, extra: Some(("complete", took)) })
                 }
                 .boxed()
             })
@@ -321,10 +322,7 @@ pub async fn setup(ctx: &Arc<Ctx>, spec: &Spec) -> Res<OpFn> {
         Kind::MpuGet => {
             let bucket = ctx.bucket("mpu");
             ctx.s3.create_bucket(&bucket).await?;
-            ctx.once("big", async {
-                multipart_upload(ctx, &bucket, "big").await.map(|_| ())
-            })
-            .await?;
+            ctx.once("big", async { multipart_upload(ctx, &bucket, "big").await.map(|_| ()) }).await?;
             let exp = Arc::new(ctx.big_expected());
             Arc::new(move |_w, _r| {
                 let (s3, bucket, exp) = (s3.clone(), bucket.clone(), exp.clone());
@@ -356,27 +354,13 @@ pub async fn setup(ctx: &Arc<Ctx>, spec: &Spec) -> Res<OpFn> {
 fn list_op(s3: Arc<S3>, bucket: String, kind: Kind, np: u32, nk: u32, page: u32) -> OpFn {
     // What each listing must return, in order.
     let mid = np / 2;
-    let (prefix, delimiter, want_keys, want_prefixes): (String, Option<&str>, Vec<String>, Vec<String>) =
-        match kind {
-            Kind::ListAll => (
-                String::new(),
-                None,
-                (0..np).flat_map(|p| (0..nk).map(move |j| list_key(p, j))).collect(),
-                vec![],
-            ),
-            Kind::ListDelim => (
-                String::new(),
-                Some("/"),
-                vec![],
-                (0..np).map(|p| format!("d{p:03}/")).collect(),
-            ),
-            _ => (
-                format!("d{mid:03}/"),
-                Some("/"),
-                (0..nk).map(|j| list_key(mid, j)).collect(),
-                vec![],
-            ),
-        };
+    let (prefix, delimiter, want_keys, want_prefixes): (String, Option<&str>, Vec<String>, Vec<String>) = match kind {
+        Kind::ListAll => {
+            (String::new(), None, (0..np).flat_map(|p| (0..nk).map(move |j| list_key(p, j))).collect(), vec![])
+        }
+        Kind::ListDelim => (String::new(), Some("/"), vec![], (0..np).map(|p| format!("d{p:03}/")).collect()),
+        _ => (format!("d{mid:03}/"), Some("/"), (0..nk).map(|j| list_key(mid, j)).collect(), vec![]),
+    };
     let want = Arc::new((want_keys, want_prefixes));
     let max_keys = if kind == Kind::ListAll { page } else { 1000 };
     Arc::new(move |_w, _r| {
@@ -385,9 +369,7 @@ fn list_op(s3: Arc<S3>, bucket: String, kind: Kind, np: u32, nk: u32, page: u32)
             let (mut keys, mut prefixes, mut bytes) = (Vec::new(), Vec::new(), 0);
             let mut token: Option<String> = None;
             for _ in 0..=want.0.len() + want.1.len() {
-                let p = s3
-                    .list(&bucket, &prefix, delimiter, max_keys, token.as_deref())
-                    .await?;
+                let p = s3.list(&bucket, &prefix, delimiter, max_keys, token.as_deref()).await?;
                 keys.extend(p.keys);
                 prefixes.extend(p.prefixes);
                 bytes += p.bytes;
