@@ -147,3 +147,48 @@ async fn connection_cap_sheds_with_slowdown() {
     assert!(ok.is_some(), "a slot frees up when a held connection closes");
     assert!(bin.stderr().contains("connection limit reached"), "{}", bin.stderr());
 }
+
+/// A client that goes away mid-body (single PUT and UploadPart) leaves no object, no part and
+/// no temp file behind, at once rather than at the idle timeout.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn client_disconnect_mid_upload_leaves_nothing() {
+    let s = TestServer::start("file").await;
+    let c = s.client();
+    create_bucket(&c, "gone").await;
+    let data_dir = s.data_dir();
+    let wait_tmp = |want_some: bool| {
+        let d = data_dir.clone();
+        async move {
+            poll_until_async(Duration::from_secs(10), || {
+                let d = d.clone();
+                async move { ((tmp_count(&d) > 0) == want_some).then_some(()) }
+            })
+            .await
+            .is_some()
+        }
+    };
+
+    let conn = stalled_put(s.addr, "/gone/obj", 4_000_000, 1_500_000).await;
+    assert!(wait_tmp(true).await, "the PUT has a temp file while its body arrives");
+    let start = Instant::now();
+    drop(conn);
+    assert!(wait_tmp(false).await, "the temp file is removed after the disconnect");
+    assert!(start.elapsed() < BODY_IDLE_TIMEOUT / 2, "cleaned up on disconnect, not at the idle timeout");
+    assert_s3_err!(c.get_object().bucket("gone").key("obj").send().await, 404, "NoSuchKey");
+
+    let id =
+        c.create_multipart_upload().bucket("gone").key("mpu").send().await.unwrap().upload_id().unwrap().to_owned();
+    let query = [("partNumber", "1"), ("uploadId", id.as_str())];
+    let target = presign_raw(&s.addr.to_string(), "PUT", "/gone/mpu", &query, AK1, SK1, 600);
+    let mut conn = TcpStream::connect(s.addr).await.unwrap();
+    let head = format!("PUT {target} HTTP/1.1\r\nHost: {}\r\nContent-Length: 4000000\r\n\r\n", s.addr);
+    conn.write_all(head.as_bytes()).await.unwrap();
+    conn.write_all(&data(1_500_000, 5)).await.unwrap();
+    assert!(wait_tmp(true).await, "the part has a temp file while its body arrives");
+    drop(conn);
+    assert!(wait_tmp(false).await, "the part's temp file is removed after the disconnect");
+    let parts = c.list_parts().bucket("gone").key("mpu").upload_id(&id).send().await.unwrap();
+    assert!(parts.parts().is_empty(), "no part was recorded: {:?}", parts.parts());
+    c.abort_multipart_upload().bucket("gone").key("mpu").upload_id(&id).send().await.unwrap();
+    assert_data_files_match(&s).await;
+}
