@@ -35,7 +35,7 @@ fn abort<T>(e: StoreError) -> Result<T, ConflictableTransactionError<StoreError>
 }
 
 /// sled's own page cache.
-const SLED_CACHE_BYTES: u64 = 8 * 1024 * 1024;
+const SLED_CACHE_BYTES: u64 = 32 * 1024 * 1024;
 
 impl SledMeta {
     pub fn open(path: &Path) -> StoreResult<Self> {
