@@ -133,6 +133,15 @@ pub fn md5_hex(data: &[u8]) -> String {
     hex::encode(Md5::digest(data))
 }
 
+/// A multipart object's ETag: the MD5 of the parts' binary MD5s, then `-N`, quoted.
+pub fn multipart_etag(parts: &[&[u8]]) -> String {
+    let mut concat = Vec::new();
+    for p in parts {
+        concat.extend_from_slice(&Md5::digest(p));
+    }
+    format!("\"{}-{}\"", md5_hex(&concat), parts.len())
+}
+
 pub fn quoted_md5(data: &[u8]) -> String {
     format!("\"{}\"", md5_hex(data))
 }

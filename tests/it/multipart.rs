@@ -3,7 +3,6 @@
 use aws_sdk_s3::Client;
 use aws_sdk_s3::primitives::ByteStream;
 use aws_sdk_s3::types::{CompletedMultipartUpload, CompletedPart};
-use md5::{Digest, Md5};
 
 use crate::common::*;
 use crate::{assert_s3_err, both_backends};
@@ -43,14 +42,6 @@ fn completed(parts: &[(i32, String)]) -> CompletedMultipartUpload {
     CompletedMultipartUpload::builder()
         .set_parts(Some(parts.iter().map(|(n, e)| CompletedPart::builder().part_number(*n).e_tag(e).build()).collect()))
         .build()
-}
-
-fn multipart_etag(parts: &[&[u8]]) -> String {
-    let mut concat = Vec::new();
-    for p in parts {
-        concat.extend_from_slice(&Md5::digest(p));
-    }
-    format!("\"{}-{}\"", md5_hex(&concat), parts.len())
 }
 
 async fn small_parts_entity_too_small(backend: &'static str) {

@@ -6,7 +6,6 @@ use std::time::Duration;
 use aws_sdk_s3::Client;
 use aws_sdk_s3::primitives::ByteStream;
 use aws_sdk_s3::types::{CompletedMultipartUpload, CompletedPart};
-use md5::{Digest, Md5};
 
 use crate::common::*;
 use crate::ops::{Bin, bin_args};
@@ -47,14 +46,6 @@ fn completed(parts: &[(i32, &str)]) -> CompletedMultipartUpload {
             parts.iter().map(|(n, e)| CompletedPart::builder().part_number(*n).e_tag(*e).build()).collect(),
         ))
         .build()
-}
-
-fn multipart_etag(parts: &[&[u8]]) -> String {
-    let mut concat = Vec::new();
-    for p in parts {
-        concat.extend_from_slice(&Md5::digest(p));
-    }
-    format!("\"{}-{}\"", md5_hex(&concat), parts.len())
 }
 
 async fn complete(c: &Client, key: &str, id: &str, parts: &[(i32, &str)]) -> Result<String, Failure> {
