@@ -1,29 +1,31 @@
 //! Domain records kept by the metadata store. They never mention HTTP or s3s.
 //!
-//! Records are serialised as one version byte followed by JSON, so a later format can be migrated
-//! on read (see `decode`).
+//! Records are serialised as one version byte and the body: version 2 is postcard (compact binary,
+//! written now), version 1 is JSON (written by earlier releases, still read). See `decode`.
+//! postcard is not self-describing: fields are positional, so records must not use
+//! `skip_serializing_if`, and adding or reordering a field needs a new version (decode the old
+//! one and migrate). `#[serde(default)]` only helps version 1 (JSON) records.
 
 use serde::{Deserialize, Serialize};
 
 use super::error::StoreError;
 
-/// First byte of every stored record; bump it (and add a migration in `decode`) when a record's
-/// shape changes incompatibly.
-const RECORD_VERSION: u8 = 1;
+/// First byte of every stored record; bump it (and keep decoding the old one in `decode`) when
+/// the encoding or a record's shape changes incompatibly.
+const RECORD_VERSION: u8 = 2;
+/// Records of earlier releases: JSON. Read, never written.
+const RECORD_VERSION_JSON: u8 = 1;
 
 pub fn encode<T: Serialize>(value: &T) -> Vec<u8> {
-    let mut out = Vec::with_capacity(256);
-    out.push(RECORD_VERSION);
     // Serialising plain structs of strings and numbers into a Vec cannot fail.
-    serde_json::to_writer(&mut out, value).expect("record serialisation");
-    out
+    postcard::to_extend(value, vec![RECORD_VERSION]).expect("record serialisation")
 }
 
 pub fn decode<T: for<'de> Deserialize<'de>>(bytes: &[u8]) -> Result<T, StoreError> {
+    let corrupt = |e: &dyn std::fmt::Display| StoreError::Corrupt(format!("undecodable record: {e}"));
     match bytes.split_first() {
-        Some((&RECORD_VERSION, rest)) => {
-            serde_json::from_slice(rest).map_err(|e| StoreError::Corrupt(format!("undecodable record: {e}")))
-        }
+        Some((&RECORD_VERSION, rest)) => postcard::from_bytes(rest).map_err(|e| corrupt(&e)),
+        Some((&RECORD_VERSION_JSON, rest)) => serde_json::from_slice(rest).map_err(|e| corrupt(&e)),
         Some((v, _)) => Err(StoreError::Corrupt(format!("unknown record version {v}"))),
         None => Err(StoreError::Corrupt("empty record".into())),
     }
@@ -127,24 +129,24 @@ pub struct Checksum {
 /// Headers stored with an object and returned on GET/HEAD.
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
 pub struct ObjectAttrs {
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default)]
     pub content_type: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default)]
     pub content_encoding: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default)]
     pub content_disposition: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default)]
     pub content_language: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default)]
     pub cache_control: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default)]
     pub expires: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default)]
     pub website_redirect: Option<String>,
     /// x-amz-meta-* pairs, names lower-cased, in the order given.
     #[serde(default)]
     pub user: Vec<(String, String)>,
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[serde(default)]
     pub tags: Vec<(String, String)>,
 }
 
@@ -211,18 +213,41 @@ pub struct PartRecord {
     pub checksums: Vec<Checksum>,
 }
 
+/// Inline bytes: raw in the binary encoding, base64 in JSON (version 1 records).
 mod b64 {
     use base64::Engine;
     use base64::engine::general_purpose::STANDARD;
     use serde::{Deserialize, Deserializer, Serializer};
 
     pub fn serialize<S: Serializer>(v: &[u8], s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_str(&STANDARD.encode(v))
+        if s.is_human_readable() { s.serialize_str(&STANDARD.encode(v)) } else { s.serialize_bytes(v) }
     }
 
     pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<u8>, D::Error> {
-        let s = String::deserialize(d)?;
-        STANDARD.decode(s).map_err(serde::de::Error::custom)
+        if d.is_human_readable() {
+            let s = String::deserialize(d)?;
+            STANDARD.decode(s).map_err(serde::de::Error::custom)
+        } else {
+            d.deserialize_byte_buf(Bytes)
+        }
+    }
+
+    struct Bytes;
+
+    impl<'de> serde::de::Visitor<'de> for Bytes {
+        type Value = Vec<u8>;
+
+        fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+            f.write_str("bytes")
+        }
+
+        fn visit_bytes<E: serde::de::Error>(self, v: &[u8]) -> Result<Vec<u8>, E> {
+            Ok(v.to_vec())
+        }
+
+        fn visit_byte_buf<E: serde::de::Error>(self, v: Vec<u8>) -> Result<Vec<u8>, E> {
+            Ok(v)
+        }
     }
 }
 
@@ -246,6 +271,12 @@ mod tests {
         assert_eq!(bytes[0], RECORD_VERSION);
         assert_eq!(decode::<ObjectRecord>(&bytes).unwrap(), rec);
         assert!(decode::<ObjectRecord>(&[9, b'{']).is_err());
+        assert!(decode::<ObjectRecord>(&[RECORD_VERSION, 0xff, 0xff]).is_err());
+        // Version 1 (JSON) records written by earlier releases still read.
+        let mut v1 = vec![RECORD_VERSION_JSON];
+        serde_json::to_writer(&mut v1, &rec).unwrap();
+        assert!(String::from_utf8_lossy(&v1).contains(r#""Inline":"AAH/""#), "inline bytes are base64 in JSON");
+        assert_eq!(decode::<ObjectRecord>(&v1).unwrap(), rec);
         assert!(decode::<ObjectRecord>(&[]).is_err());
     }
 }
