@@ -19,11 +19,11 @@ both_backends!(
 
 const MIB: usize = 1024 * 1024;
 
-async fn create(c: &Client, bucket: &str, key: &str) -> String {
+pub(crate) async fn create(c: &Client, bucket: &str, key: &str) -> String {
     c.create_multipart_upload().bucket(bucket).key(key).send().await.unwrap().upload_id().expect("UploadId").to_owned()
 }
 
-async fn upload(c: &Client, bucket: &str, key: &str, id: &str, n: i32, body: &[u8]) -> String {
+pub(crate) async fn upload(c: &Client, bucket: &str, key: &str, id: &str, n: i32, body: &[u8]) -> String {
     c.upload_part()
         .bucket(bucket)
         .key(key)

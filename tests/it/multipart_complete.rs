@@ -8,6 +8,7 @@ use aws_sdk_s3::primitives::ByteStream;
 use aws_sdk_s3::types::{CompletedMultipartUpload, CompletedPart};
 
 use crate::common::*;
+use crate::multipart::{create, upload};
 use crate::ops::{Bin, bin_args};
 use crate::{assert_s3_err, both_backends};
 
@@ -20,25 +21,6 @@ both_backends!(
 );
 
 const MIB: usize = 1024 * 1024;
-
-async fn create(c: &Client, key: &str) -> String {
-    c.create_multipart_upload().bucket("mpu").key(key).send().await.unwrap().upload_id().unwrap().to_owned()
-}
-
-async fn upload(c: &Client, key: &str, id: &str, n: i32, body: &[u8]) -> String {
-    c.upload_part()
-        .bucket("mpu")
-        .key(key)
-        .upload_id(id)
-        .part_number(n)
-        .body(ByteStream::from(body.to_vec()))
-        .send()
-        .await
-        .unwrap_or_else(|e| panic!("upload part {n}: {:?}", e.into_service_error()))
-        .e_tag()
-        .unwrap()
-        .to_owned()
-}
 
 fn completed(parts: &[(i32, &str)]) -> CompletedMultipartUpload {
     CompletedMultipartUpload::builder()
@@ -72,10 +54,10 @@ async fn complete_validation_errors(backend: &'static str) {
     let s = TestServer::start(backend).await;
     let c = s.client();
     create_bucket(&c, "mpu").await;
-    let id = create(&c, "k").await;
+    let id = create(&c, "mpu", "k").await;
     let (p1, p2) = (data(5 * MIB, 1), data(100, 2));
-    let e1 = upload(&c, "k", &id, 1, &p1).await;
-    let e2 = upload(&c, "k", &id, 2, &p2).await;
+    let e1 = upload(&c, "mpu", "k", &id, 1, &p1).await;
+    let e2 = upload(&c, "mpu", "k", &id, 2, &p2).await;
     let wrong = quoted_md5(b"not this part");
 
     assert_eq!(code(complete(&c, "k", &id, &[(1, &e1), (3, &e2)]).await), (400, "InvalidPart".into()), "unknown part");
@@ -92,7 +74,7 @@ async fn complete_validation_errors(backend: &'static str) {
     assert_eq!(get_bytes(&c, "mpu", "k").await, [p1, p2].concat());
 
     // A raw body that is not XML.
-    let url = s.presigned("POST", "/mpu/k2", &[("uploadId", &create(&c, "k2").await)]);
+    let url = s.presigned("POST", "/mpu/k2", &[("uploadId", &create(&c, "mpu", "k2").await)]);
     let r = http().post(&url).body("<CompleteMultipartUpload><Part>").send().await.unwrap();
     assert_eq!(r.status().as_u16(), 400);
     let text = r.text().await.unwrap();
@@ -104,10 +86,10 @@ async fn complete_twice_is_idempotent(backend: &'static str) {
     let s = TestServer::start(backend).await;
     let c = s.client();
     create_bucket(&c, "mpu").await;
-    let id = create(&c, "k").await;
+    let id = create(&c, "mpu", "k").await;
     let (p1, p2) = (data(5 * MIB, 3), data(77, 4));
-    let e1 = upload(&c, "k", &id, 1, &p1).await;
-    let e2 = upload(&c, "k", &id, 2, &p2).await;
+    let e1 = upload(&c, "mpu", "k", &id, 1, &p1).await;
+    let e2 = upload(&c, "mpu", "k", &id, 2, &p2).await;
     let first = complete(&c, "k", &id, &[(1, &e1), (2, &e2)]).await.unwrap();
     let second = complete(&c, "k", &id, &[(1, &e1), (2, &e2)]).await.unwrap();
     assert_eq!(first, second);
@@ -132,11 +114,11 @@ async fn unnamed_parts_are_deleted(backend: &'static str) {
     let s = TestServer::start(backend).await;
     let c = s.client();
     create_bucket(&c, "mpu").await;
-    let id = create(&c, "k").await;
+    let id = create(&c, "mpu", "k").await;
     let (p1, p2, p3) = (data(5 * MIB, 5), data(5 * MIB, 6), data(1000, 7));
-    let e1 = upload(&c, "k", &id, 1, &p1).await;
-    let _e2 = upload(&c, "k", &id, 2, &p2).await;
-    let e3 = upload(&c, "k", &id, 3, &p3).await;
+    let e1 = upload(&c, "mpu", "k", &id, 1, &p1).await;
+    let _e2 = upload(&c, "mpu", "k", &id, 2, &p2).await;
+    let e3 = upload(&c, "mpu", "k", &id, 3, &p3).await;
     let etag = complete(&c, "k", &id, &[(1, &e1), (3, &e3)]).await.unwrap();
     assert_eq!(etag, multipart_etag(&[&p1, &p3]));
     assert_eq!(get_bytes(&c, "mpu", "k").await, [p1, p3].concat());
@@ -156,7 +138,7 @@ async fn upload_part_copy_ranges_and_conditions(backend: &'static str) {
     create_bucket(&c, "src").await;
     let src = data(7 * MIB + 11, 8);
     let src_etag = put(&c, "src", "dir/source object", &src).await;
-    let id = create(&c, "copied").await;
+    let id = create(&c, "mpu", "copied").await;
     let copy = |n: i32, range: Option<String>| {
         c.upload_part_copy()
             .bucket("mpu")
@@ -215,14 +197,14 @@ async fn hundred_mib_upload_ranges_across_parts(backend: &'static str) {
     let part = 8 * MIB;
     let n = 13;
     let whole = data(part * n, 9);
-    let id = create(&c, "big").await;
+    let id = create(&c, "mpu", "big").await;
     let sem = std::sync::Arc::new(tokio::sync::Semaphore::new(4));
     let mut tasks = Vec::new();
     for i in 0..n {
         let (c, id, body, sem) = (c.clone(), id.clone(), whole[i * part..(i + 1) * part].to_vec(), sem.clone());
         tasks.push(tokio::spawn(async move {
             let _permit = sem.acquire().await.unwrap();
-            upload(&c, "big", &id, i as i32 + 1, &body).await
+            upload(&c, "mpu", "big", &id, i as i32 + 1, &body).await
         }));
     }
     let mut etags = Vec::new();
@@ -275,10 +257,10 @@ async fn sigkill_during_complete_leaves_upload_or_object() {
         if round == 0 {
             create_bucket(&c, "mpu").await;
         }
-        let id = create(&c, &key).await;
+        let id = create(&c, "mpu", &key).await;
         let mut etags = Vec::new();
         for (i, p) in parts.iter().enumerate() {
-            etags.push(upload(&c, &key, &id, i as i32 + 1, p).await);
+            etags.push(upload(&c, "mpu", &key, &id, i as i32 + 1, p).await);
         }
         let named: Vec<(i32, String)> = etags.iter().enumerate().map(|(i, e)| (i as i32 + 1, e.clone())).collect();
         let c2 = c.clone();
@@ -337,9 +319,9 @@ async fn sigkill_during_upload_part_leaves_no_partial_part() {
     let mut bin = Bin::spawn(&args, &[]);
     let c = client_for(&bin.endpoint(), AK1, SK1, true);
     create_bucket(&c, "mpu").await;
-    let id = create(&c, "k").await;
+    let id = create(&c, "mpu", "k").await;
     let p1 = data(5 * MIB, 40);
-    let e1 = upload(&c, "k", &id, 1, &p1).await;
+    let e1 = upload(&c, "mpu", "k", &id, 1, &p1).await;
     let big = data(64 * MIB, 41);
     let (c2, id2, big2) = (c.clone(), id.clone(), big.clone());
     let uploading = tokio::spawn(async move { upload_result(&c2, &id2, 2, big2).await });
@@ -362,7 +344,7 @@ async fn sigkill_during_upload_part_leaves_no_partial_part() {
     assert_eq!(nums, [1], "only the acknowledged part is listed");
     assert_eq!(count_data_files(&data_dir), (1, 0), "the half-written part is swept at start-up");
     // The upload goes on.
-    let e2 = upload(&c, "k", &id, 2, &big[..1000]).await;
+    let e2 = upload(&c, "mpu", "k", &id, 2, &big[..1000]).await;
     assert_eq!(complete(&c, "k", &id, &[(1, &e1), (2, &e2)]).await.unwrap(), multipart_etag(&[&p1, &big[..1000]]));
     assert_eq!(get_bytes(&c, "mpu", "k").await, [&p1[..], &big[..1000]].concat());
 }
