@@ -315,6 +315,12 @@ impl MetaStore for SledMeta {
 
     fn flush(&self) -> StoreResult<()> {
         self.db.flush()?;
+        // sled frees what it replaced (old pages, its 512 KiB log buffers) through
+        // crossbeam-epoch, which keeps the garbage in a per-thread bag until 64 items pile up
+        // and then collects it only every 128 pins. Under a burst of small PUTs that held
+        // 10-16 MiB of sealed log buffers; handing this thread's bag over and collecting after
+        // each flush took the 4 KiB PUT c=64 peak RSS from ~77 to ~49 MiB, same throughput.
+        crossbeam_epoch::pin().flush();
         Ok(())
     }
 
