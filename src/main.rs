@@ -5,7 +5,7 @@ use std::process::ExitCode;
 
 use clap::Parser;
 use s3server::config::{self, Args, Settings};
-use s3server::server::{Server, StartError};
+use s3server::server::{Server, StartError, access_log};
 
 fn init_tracing(level: &str) {
     // s3s logs every S3 error response at error level; our access log already records them.
@@ -21,6 +21,9 @@ fn init_tracing(level: &str) {
         builder.init();
     } else {
         builder.json().flatten_event(true).with_current_span(false).init();
+        if tracing::enabled!(target: "access", tracing::Level::INFO) && !access_log::install_stderr() {
+            tracing::warn!("could not start the access-log writer; logging requests through tracing");
+        }
     }
 }
 
@@ -63,6 +66,7 @@ async fn run(settings: Settings) -> ExitCode {
     wait_for_signal().await;
     tracing::info!("shutting down: draining in-flight requests");
     server.shutdown().await;
+    access_log::flush();
     tracing::info!("stopped");
     ExitCode::SUCCESS
 }

@@ -11,6 +11,7 @@ use hyper::body::Incoming;
 use s3s::Body;
 use s3s::service::S3Service;
 
+use super::access_log::{self, AccessLine};
 use super::metrics::{Metrics, action_of};
 use crate::s3::error::enrich_error_body;
 use crate::store::Store;
@@ -148,21 +149,42 @@ impl App {
         let bytes_out = header_u64(resp.headers(), "content-length").unwrap_or(0);
         self.metrics.finished(&method, action, status.as_u16(), elapsed, bytes_in, bytes_out);
         let (bucket, key) = split_path(&path);
-        tracing::info!(
-            target: "access",
-            request_id = %id,
-            method = %method,
-            path = %path,
-            action,
-            status = status.as_u16(),
-            bytes_in,
-            bytes_out,
-            elapsed_ms = elapsed.as_secs_f64() * 1000.0,
-            account = account.as_deref().unwrap_or("-"),
-            bucket,
-            key,
-            client = %peer.map(|p| p.to_string()).unwrap_or_default(),
-        );
+        let client = peer.map(|p| p.to_string()).unwrap_or_default();
+        if access_log::installed() {
+            access_log::write(&AccessLine {
+                timestamp: access_log::timestamp_now(),
+                level: "INFO",
+                request_id: &id,
+                method: method.as_str(),
+                path: &path,
+                action,
+                status: status.as_u16(),
+                bytes_in,
+                bytes_out,
+                elapsed_ms: elapsed.as_secs_f64() * 1000.0,
+                account: account.as_deref().unwrap_or("-"),
+                bucket,
+                key,
+                client: &client,
+                target: "access",
+            });
+        } else {
+            tracing::info!(
+                target: "access",
+                request_id = %id,
+                method = %method,
+                path = %path,
+                action,
+                status = status.as_u16(),
+                bytes_in,
+                bytes_out,
+                elapsed_ms = elapsed.as_secs_f64() * 1000.0,
+                account = account.as_deref().unwrap_or("-"),
+                bucket,
+                key,
+                client = %client,
+            );
+        }
         resp
     }
 

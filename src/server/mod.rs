@@ -1,6 +1,7 @@
 //! The network side: listeners, connections, request ids, error-body completion, access logs,
 //! the CloudServer health route, and graceful shutdown.
 
+pub mod access_log;
 mod admin;
 mod first_byte;
 mod http_layer;
