@@ -25,6 +25,7 @@ pub use meta::PutCond;
 pub use multipart::{CompletePart, UploadList};
 pub use object::{ObjectPage, PutRequest};
 
+use std::collections::HashMap;
 use std::path::Path;
 use std::sync::{Arc, RwLock};
 
@@ -54,12 +55,24 @@ pub struct Store {
     /// Serialises bucket removal against object commits, so an object cannot be committed into
     /// a bucket that is being deleted (held only around synchronous metadata calls).
     bucket_lock: RwLock<()>,
+    /// Bucket records by name. Every request reads its bucket, a GET twice (the access check and
+    /// the read), and each sled lookup + decode was ~3% of a 4 KiB GET's CPU. Buckets change only
+    /// through this `Store`, which holds the write lock while it changes a record, so a miss
+    /// being filled at the same time cannot put back a stale one. Missing names are not cached.
+    buckets: RwLock<HashMap<String, BucketRecord>>,
     pub limits: Limits,
 }
 
 impl Store {
     pub fn new(meta: Arc<dyn MetaStore>, data: Arc<dyn DataStore>, limits: Limits) -> Self {
-        Store { flusher: flusher::Flusher::new(meta.clone()), meta, data, bucket_lock: RwLock::new(()), limits }
+        Store {
+            flusher: flusher::Flusher::new(meta.clone()),
+            meta,
+            data,
+            bucket_lock: RwLock::new(()),
+            buckets: RwLock::new(HashMap::new()),
+            limits,
+        }
     }
 
     pub fn open_mem(limits: Limits) -> Self {
@@ -103,7 +116,17 @@ impl Store {
     // ---- buckets ----
 
     pub fn get_bucket(&self, name: &str) -> StoreResult<BucketRecord> {
-        self.meta.get_bucket(name)?.ok_or(StoreError::NoSuchBucket)
+        if let Some(rec) = self.buckets.read().unwrap_or_else(|p| p.into_inner()).get(name) {
+            return Ok(rec.clone());
+        }
+        let mut cache = self.bucket_cache();
+        let rec = self.meta.get_bucket(name)?.ok_or(StoreError::NoSuchBucket)?;
+        cache.insert(name.to_owned(), rec.clone());
+        Ok(rec)
+    }
+
+    fn bucket_cache(&self) -> std::sync::RwLockWriteGuard<'_, HashMap<String, BucketRecord>> {
+        self.buckets.write().unwrap_or_else(|p| p.into_inner())
     }
 
     pub async fn create_bucket(&self, name: &str, owner: &str, location: &str, acl: Acl) -> StoreResult<BucketRecord> {
@@ -114,7 +137,15 @@ impl Store {
             location: location.to_owned(),
             acl,
         };
-        match self.meta.insert_bucket(&rec)? {
+        let inserted = {
+            let mut cache = self.bucket_cache();
+            let existing = self.meta.insert_bucket(&rec)?;
+            if existing.is_none() {
+                cache.insert(name.to_owned(), rec.clone());
+            }
+            existing
+        };
+        match inserted {
             None => {
                 self.flush().await?;
                 Ok(rec)
@@ -125,9 +156,13 @@ impl Store {
     }
 
     pub async fn set_bucket_acl(&self, name: &str, acl: Acl) -> StoreResult<()> {
-        let mut rec = self.get_bucket(name)?;
-        rec.acl = acl;
-        self.meta.update_bucket(&rec)?;
+        {
+            let mut cache = self.bucket_cache();
+            let mut rec = self.meta.get_bucket(name)?.ok_or(StoreError::NoSuchBucket)?;
+            rec.acl = acl;
+            self.meta.update_bucket(&rec)?;
+            cache.insert(name.to_owned(), rec);
+        }
         self.flush().await
     }
 
@@ -135,7 +170,12 @@ impl Store {
         self.get_bucket(name)?;
         let removed = {
             let _guard = self.bucket_lock.write().unwrap_or_else(|p| p.into_inner());
-            self.meta.remove_bucket_if_empty(name)?
+            let mut cache = self.bucket_cache();
+            let removed = self.meta.remove_bucket_if_empty(name)?;
+            if removed.is_some() {
+                cache.remove(name);
+            }
+            removed
         };
         let Some(aborted_parts) = removed else { return Err(StoreError::BucketNotEmpty) };
         self.flush().await?;
@@ -151,5 +191,32 @@ impl Store {
         for id in ids {
             self.data.delete(&id).await;
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn acl(canned: &str) -> Acl {
+        Acl { canned: canned.to_owned(), grants: Vec::new() }
+    }
+
+    #[tokio::test]
+    async fn bucket_cache_follows_every_change() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(None, Some(dir.path()), Limits::default()).unwrap();
+        assert!(matches!(store.get_bucket("b"), Err(StoreError::NoSuchBucket)));
+        store.create_bucket("b", "alice", "", acl("private")).await.unwrap();
+        assert_eq!(store.get_bucket("b").unwrap().owner, "alice");
+        store.set_bucket_acl("b", acl("public-read")).await.unwrap();
+        assert_eq!(store.get_bucket("b").unwrap().acl.canned, "public-read");
+        store.delete_bucket("b").await.unwrap();
+        assert!(matches!(store.get_bucket("b"), Err(StoreError::NoSuchBucket)));
+        store.create_bucket("b", "bob", "", acl("private")).await.unwrap();
+        let rec = store.get_bucket("b").unwrap();
+        assert_eq!((rec.owner.as_str(), rec.acl.canned.as_str()), ("bob", "private"));
+        // What the cache holds is what the metadata store holds.
+        assert_eq!(store.meta.get_bucket("b").unwrap(), Some(rec));
     }
 }
