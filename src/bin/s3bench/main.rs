@@ -10,6 +10,7 @@ mod body;
 mod client;
 mod report;
 mod runner;
+mod sign;
 mod stats;
 mod workloads;
 
