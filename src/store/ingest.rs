@@ -30,7 +30,7 @@ pub struct Expect {
 pub const BODY_IDLE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(60);
 
 pub enum Blob {
-    Inline(Vec<u8>),
+    Inline(Bytes),
     Pending(Box<dyn DataWriter>),
 }
 
@@ -105,7 +105,7 @@ pub async fn ingest(
     }
     let blob = match writer {
         Some(w) => Blob::Pending(w),
-        None => Blob::Inline(small.to_vec()),
+        None => Blob::Inline(small.freeze()),
     };
     Ok(Ingested { blob, size, md5, checksums })
 }

@@ -113,7 +113,7 @@ impl Store {
             Blob::Pending(w) => w.finish().await?,
             Blob::Inline(bytes) => {
                 let mut w = self.data.create().await?;
-                w.write(bytes.into()).await?;
+                w.write(bytes).await?;
                 w.finish().await?
             }
         };

@@ -98,7 +98,7 @@ impl Store {
             DataRef::Inline(bytes) => {
                 let end = usize::try_from(range.end).unwrap_or(usize::MAX).min(bytes.len());
                 let start = usize::try_from(range.start).unwrap_or(usize::MAX).min(end);
-                let chunk = bytes::Bytes::copy_from_slice(&bytes[start..end]);
+                let chunk = bytes.slice(start..end);
                 Ok(Box::pin(futures::stream::iter([Ok(chunk)])))
             }
             DataRef::File(id) => self.data.open(id, range).await,

@@ -99,7 +99,8 @@ impl Acl {
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
 pub enum DataRef {
     /// Tiny objects live inside the metadata record: one commit, no file, no extra fsync.
-    Inline(#[serde(with = "b64")] Vec<u8>),
+    /// `Bytes`, so a GET hands the body to the response without another copy.
+    Inline(#[serde(with = "b64")] bytes::Bytes),
     /// One data file, named by id.
     File(String),
     /// A completed multipart upload: the part files in order, never copied.
@@ -223,12 +224,12 @@ mod b64 {
         if s.is_human_readable() { s.serialize_str(&STANDARD.encode(v)) } else { s.serialize_bytes(v) }
     }
 
-    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<u8>, D::Error> {
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<bytes::Bytes, D::Error> {
         if d.is_human_readable() {
             let s = String::deserialize(d)?;
-            STANDARD.decode(s).map_err(serde::de::Error::custom)
+            STANDARD.decode(s).map(bytes::Bytes::from).map_err(serde::de::Error::custom)
         } else {
-            d.deserialize_byte_buf(Bytes)
+            d.deserialize_byte_buf(Bytes).map(bytes::Bytes::from)
         }
     }
 
@@ -264,7 +265,7 @@ mod tests {
             owner: "o".into(),
             attrs: ObjectAttrs::default(),
             acl: Acl::default(),
-            data: DataRef::Inline(vec![0, 1, 255]),
+            data: DataRef::Inline(vec![0, 1, 255].into()),
             checksums: vec![],
         };
         let bytes = encode(&rec);
