@@ -23,6 +23,17 @@ const WRITE_BUF: usize = 1024 * 1024;
 /// Reads are sent to the response in chunks of this size.
 const READ_CHUNK: usize = 256 * 1024;
 
+/// Reads exactly `n` bytes into a fresh buffer. `read_to_end` reads into the spare capacity
+/// without zeroing it first; `vec![0; n]` + `read_exact` spent 13% of a 1 MiB GET in memset.
+fn read_chunk(f: &mut File, n: u64) -> std::io::Result<Bytes> {
+    let mut buf = Vec::with_capacity(usize::try_from(n).unwrap_or(usize::MAX));
+    f.take(n).read_to_end(&mut buf)?;
+    if (buf.len() as u64) < n {
+        return Err(std::io::Error::new(std::io::ErrorKind::UnexpectedEof, "data file shorter than its record"));
+    }
+    Ok(Bytes::from(buf))
+}
+
 pub struct FileData {
     root: Arc<PathBuf>,
 }
@@ -208,14 +219,13 @@ impl DataStore for FileData {
         let (tx, mut rx) = tokio::sync::mpsc::channel::<Result<Bytes, std::io::Error>>(2);
         spawn_blocking(move || {
             while remaining > 0 {
-                let n = usize::try_from(remaining).unwrap_or(usize::MAX).min(READ_CHUNK);
-                let mut buf = vec![0u8; n];
-                let res = file.read_exact(&mut buf).map(|()| Bytes::from(buf));
+                let n = remaining.min(READ_CHUNK as u64);
+                let res = read_chunk(&mut file, n);
                 let failed = res.is_err();
                 if tx.blocking_send(res).is_err() || failed {
                     return; // client went away, or the error was delivered
                 }
-                remaining -= n as u64;
+                remaining -= n;
             }
         });
         Ok(Box::pin(futures::stream::poll_fn(move |cx| rx.poll_recv(cx))))
