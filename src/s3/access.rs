@@ -73,10 +73,12 @@ pub fn check_unsigned_amz_headers(cx: &S3AccessContext<'_>) -> S3Result<()> {
         .and_then(|v| v.split_once("SignedHeaders=").map(|(_, rest)| rest.split(',').next().unwrap_or("").to_owned()))
         .or_else(|| query_param(cx.uri().query().unwrap_or(""), "X-Amz-SignedHeaders"));
     let Some(signed) = signed else { return Ok(()) };
-    let signed: Vec<String> = signed.split(';').map(|s| s.trim().to_ascii_lowercase()).collect();
     for name in headers.keys() {
         let n = name.as_str();
-        if n.starts_with("x-amz-") && n != "x-amz-content-sha256" && !signed.iter().any(|s| s == n) {
+        if n.starts_with("x-amz-")
+            && n != "x-amz-content-sha256"
+            && !signed.split(';').any(|s| s.trim().eq_ignore_ascii_case(n))
+        {
             return Err(S3Error::with_message(
                 S3ErrorCode::AccessDenied,
                 format!("There were headers present in the request which were not signed: {n}"),
@@ -118,7 +120,7 @@ impl S3Access for Access {
         check_presign_expiry(cx, self.opts.presign_max_expiry_secs)?;
 
         let caller =
-            cx.credentials().and_then(|c| self.accounts.identity(&c.access_key)).map(|i| i.canonical_id.clone());
+            cx.credentials().and_then(|c| self.accounts.identity(&c.access_key)).map(|i| i.canonical_id.as_str());
         let class = classify(cx.s3_op().name());
         let (bucket, key) = match cx.s3_path() {
             S3Path::Root => (None, None),
@@ -138,7 +140,7 @@ impl S3Access for Access {
                 return if caller.is_some() { Ok(()) } else { Err(denied()) };
             }
         };
-        if caller.as_deref() == Some(rec.owner.as_str()) {
+        if caller == Some(rec.owner.as_str()) {
             return Ok(());
         }
         let allowed = match class {

@@ -46,7 +46,7 @@ pub async fn create_bucket(api: &S3Api, req: S3Request<CreateBucketInput>) -> S3
 
 pub async fn head_bucket(api: &S3Api, req: S3Request<HeadBucketInput>) -> S3Result<S3Response<HeadBucketOutput>> {
     let b = api.store.get_bucket(&req.input.bucket)?;
-    let region = if b.location.is_empty() { api.opts.region.clone() } else { b.location };
+    let region = if b.location.is_empty() { api.opts.region.clone() } else { b.location.clone() };
     Ok(S3Response::new(HeadBucketOutput { bucket_region: Some(region), ..Default::default() }))
 }
 
@@ -61,7 +61,8 @@ pub async fn get_bucket_location(
 ) -> S3Result<S3Response<GetBucketLocationOutput>> {
     let b = api.store.get_bucket(&req.input.bucket)?;
     // us-east-1 is reported as an empty constraint, as AWS does.
-    let loc = (!b.location.is_empty() && b.location != "us-east-1").then(|| BucketLocationConstraint::from(b.location));
+    let loc = (!b.location.is_empty() && b.location != "us-east-1")
+        .then(|| BucketLocationConstraint::from(b.location.clone()));
     Ok(S3Response::new(GetBucketLocationOutput { location_constraint: loc }))
 }
 

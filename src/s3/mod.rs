@@ -87,7 +87,7 @@ impl S3Api {
     fn new_owner(&self, caller: Option<Identity>, bucket: &str) -> S3Result<String> {
         match caller {
             Some(c) => Ok(c.canonical_id),
-            None => Ok(self.store.get_bucket(bucket)?.owner),
+            None => Ok(self.store.get_bucket(bucket)?.owner.clone()),
         }
     }
 

@@ -59,7 +59,7 @@ pub struct Store {
     /// the read), and each sled lookup + decode was ~3% of a 4 KiB GET's CPU. Buckets change only
     /// through this `Store`, which holds the write lock while it changes a record, so a miss
     /// being filled at the same time cannot put back a stale one. Missing names are not cached.
-    buckets: RwLock<HashMap<String, BucketRecord>>,
+    buckets: RwLock<HashMap<String, Arc<BucketRecord>>>,
     pub limits: Limits,
 }
 
@@ -115,17 +115,18 @@ impl Store {
 
     // ---- buckets ----
 
-    pub fn get_bucket(&self, name: &str) -> StoreResult<BucketRecord> {
+    /// Shared, not cloned: a GET looks its bucket up twice.
+    pub fn get_bucket(&self, name: &str) -> StoreResult<Arc<BucketRecord>> {
         if let Some(rec) = self.buckets.read().unwrap_or_else(|p| p.into_inner()).get(name) {
             return Ok(rec.clone());
         }
         let mut cache = self.bucket_cache();
-        let rec = self.meta.get_bucket(name)?.ok_or(StoreError::NoSuchBucket)?;
+        let rec = Arc::new(self.meta.get_bucket(name)?.ok_or(StoreError::NoSuchBucket)?);
         cache.insert(name.to_owned(), rec.clone());
         Ok(rec)
     }
 
-    fn bucket_cache(&self) -> std::sync::RwLockWriteGuard<'_, HashMap<String, BucketRecord>> {
+    fn bucket_cache(&self) -> std::sync::RwLockWriteGuard<'_, HashMap<String, Arc<BucketRecord>>> {
         self.buckets.write().unwrap_or_else(|p| p.into_inner())
     }
 
@@ -141,7 +142,7 @@ impl Store {
             let mut cache = self.bucket_cache();
             let existing = self.meta.insert_bucket(&rec)?;
             if existing.is_none() {
-                cache.insert(name.to_owned(), rec.clone());
+                cache.insert(name.to_owned(), Arc::new(rec.clone()));
             }
             existing
         };
@@ -161,7 +162,7 @@ impl Store {
             let mut rec = self.meta.get_bucket(name)?.ok_or(StoreError::NoSuchBucket)?;
             rec.acl = acl;
             self.meta.update_bucket(&rec)?;
-            cache.insert(name.to_owned(), rec);
+            cache.insert(name.to_owned(), Arc::new(rec));
         }
         self.flush().await
     }
@@ -217,6 +218,6 @@ mod tests {
         let rec = store.get_bucket("b").unwrap();
         assert_eq!((rec.owner.as_str(), rec.acl.canned.as_str()), ("bob", "private"));
         // What the cache holds is what the metadata store holds.
-        assert_eq!(store.meta.get_bucket("b").unwrap(), Some(rec));
+        assert_eq!(store.meta.get_bucket("b").unwrap().as_ref(), Some(&*rec));
     }
 }
