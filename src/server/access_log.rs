@@ -14,10 +14,9 @@ use std::time::Duration;
 
 use serde::Serialize;
 
+/// What one request contributes to its line.
 #[derive(Serialize)]
 pub struct AccessLine<'a> {
-    pub timestamp: String,
-    pub level: &'static str,
     pub request_id: &'a str,
     pub method: &'a str,
     pub path: &'a str,
@@ -30,15 +29,25 @@ pub struct AccessLine<'a> {
     pub bucket: &'a str,
     pub key: &'a str,
     pub client: &'a str,
-    pub target: &'static str,
+}
+
+/// The whole line, in the order `tracing`'s JSON formatter wrote it.
+#[derive(Serialize)]
+struct Line<'a> {
+    timestamp: String,
+    level: &'static str,
+    #[serde(flatten)]
+    fields: &'a AccessLine<'a>,
+    target: &'static str,
 }
 
 impl AccessLine<'_> {
-    /// The line as JSON, newline-terminated.
+    /// The line as JSON, newline-terminated, stamped now.
     pub fn to_json(&self) -> Vec<u8> {
+        let line = Line { timestamp: timestamp_now(), level: "INFO", fields: self, target: "access" };
         let mut out = Vec::with_capacity(320);
         // Serialising plain strings and numbers into a Vec cannot fail.
-        if serde_json::to_writer(&mut out, self).is_ok() {
+        if serde_json::to_writer(&mut out, &line).is_ok() {
             out.push(b'\n');
         }
         out
@@ -46,7 +55,7 @@ impl AccessLine<'_> {
 }
 
 /// RFC 3339 UTC, as the `timestamp` of every line.
-pub fn timestamp_now() -> String {
+fn timestamp_now() -> String {
     time::OffsetDateTime::now_utc().format(&time::format_description::well_known::Rfc3339).unwrap_or_default()
 }
 
@@ -56,6 +65,9 @@ pub fn timestamp_now() -> String {
 struct Sink {
     buf: Mutex<Vec<u8>>,
     ready: Condvar,
+    /// Held while a batch is taken and written, so batches reach stderr in order and `flush`
+    /// returns only after the one in progress is out.
+    writing: Mutex<()>,
 }
 
 /// How long the writer lets lines gather after the first one: an idle server's line appears
@@ -71,7 +83,8 @@ static SINK: OnceLock<Sink> = OnceLock::new();
 /// Starts the writer thread. Returns false if it could not be started (lines then keep going
 /// through `tracing`).
 pub fn install_stderr() -> bool {
-    if SINK.set(Sink { buf: Mutex::new(Vec::with_capacity(64 * 1024)), ready: Condvar::new() }).is_err() {
+    let sink = Sink { buf: Mutex::new(Vec::with_capacity(64 * 1024)), ready: Condvar::new(), writing: Mutex::new(()) };
+    if SINK.set(sink).is_err() {
         return true;
     }
     let started = std::thread::Builder::new().name("access-log".into()).spawn(write_loop);
@@ -88,8 +101,17 @@ pub fn installed() -> bool {
     INSTALLED.load(Ordering::Acquire)
 }
 
-fn lock(sink: &Sink) -> MutexGuard<'_, Vec<u8>> {
-    sink.buf.lock().unwrap_or_else(PoisonError::into_inner)
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// Takes everything pending and writes it out, in order with other batches.
+fn write_pending(sink: &Sink, spare: &mut Vec<u8>) {
+    let _writing = lock(&sink.writing);
+    std::mem::swap(&mut *lock(&sink.buf), spare);
+    // One locked stderr write per batch; lines from `tracing` never land inside one.
+    let _ = std::io::stderr().write_all(spare);
+    spare.clear();
 }
 
 pub fn write(line: &AccessLine<'_>) {
@@ -97,17 +119,14 @@ pub fn write(line: &AccessLine<'_>) {
         return;
     };
     let json = line.to_json();
-    let mut buf = lock(sink);
+    let mut buf = lock(&sink.buf);
     let was_empty = buf.is_empty();
     buf.extend_from_slice(&json);
-    if buf.len() > MAX_PENDING {
-        let batch = std::mem::take(&mut *buf);
-        drop(buf);
-        let _ = std::io::stderr().write_all(&batch);
-        return;
-    }
+    let full = buf.len() > MAX_PENDING;
     drop(buf);
-    if was_empty {
+    if full {
+        write_pending(sink, &mut Vec::new());
+    } else if was_empty {
         sink.ready.notify_one();
     }
 }
@@ -115,8 +134,7 @@ pub fn write(line: &AccessLine<'_>) {
 /// Writes out every line appended so far: at shutdown.
 pub fn flush() {
     if let Some(sink) = SINK.get() {
-        let batch = std::mem::take(&mut *lock(sink));
-        let _ = std::io::stderr().write_all(&batch);
+        write_pending(sink, &mut Vec::new());
     }
 }
 
@@ -126,16 +144,13 @@ fn write_loop() {
     };
     let mut spare = Vec::with_capacity(64 * 1024);
     loop {
-        let mut buf = lock(sink);
+        let mut buf = lock(&sink.buf);
         while buf.is_empty() {
             buf = sink.ready.wait(buf).unwrap_or_else(PoisonError::into_inner);
         }
         drop(buf);
         std::thread::sleep(BATCH_WAIT);
-        std::mem::swap(&mut *lock(sink), &mut spare);
-        // One locked stderr write per batch; lines from `tracing` never land inside one.
-        let _ = std::io::stderr().write_all(&spare);
-        spare.clear();
+        write_pending(sink, &mut spare);
     }
 }
 
@@ -146,8 +161,6 @@ mod tests {
     #[test]
     fn line_is_one_json_object_with_escaped_fields() {
         let line = AccessLine {
-            timestamp: timestamp_now(),
-            level: "INFO",
             request_id: "0123456789ABCDEF",
             method: "PUT",
             path: "/b/we\"ird\\key\n\u{1}é",
@@ -160,7 +173,6 @@ mod tests {
             bucket: "b",
             key: "we\"ird\\key\n\u{1}é",
             client: "127.0.0.1:5000",
-            target: "access",
         };
         let json = line.to_json();
         assert_eq!(json.iter().filter(|&&b| b == b'\n').count(), 1);
@@ -170,6 +182,9 @@ mod tests {
         assert_eq!(v["status"], 200);
         assert_eq!(v["elapsed_ms"], 0.25);
         assert_eq!(v["target"], "access");
+        assert_eq!(v["level"], "INFO");
+        let text = String::from_utf8_lossy(&json);
+        assert!(text.starts_with("{\"timestamp\":") && text.ends_with(",\"target\":\"access\"}\n"), "{text}");
         let ts = v["timestamp"].as_str().unwrap();
         assert!(time::OffsetDateTime::parse(ts, &time::format_description::well_known::Rfc3339).is_ok(), "{ts}");
     }

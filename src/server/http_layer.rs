@@ -152,8 +152,6 @@ impl App {
         let client = peer.map(|p| p.to_string()).unwrap_or_default();
         if access_log::installed() {
             access_log::write(&AccessLine {
-                timestamp: access_log::timestamp_now(),
-                level: "INFO",
                 request_id: &id,
                 method: method.as_str(),
                 path: &path,
@@ -166,7 +164,6 @@ impl App {
                 bucket,
                 key,
                 client: &client,
-                target: "access",
             });
         } else {
             tracing::info!(
