@@ -6,20 +6,22 @@
 
 use std::collections::HashSet;
 use std::fs::{self, File};
-use std::io::{Read, Seek, SeekFrom, Write};
+use std::io::{IoSlice, Read, Seek, SeekFrom, Write};
 use std::ops::Range;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use bytes::{Bytes, BytesMut};
+use bytes::Bytes;
 use tokio::task::spawn_blocking;
 
 use super::{ByteStream, DataStore, DataWriter, SweepStats, new_id};
 use crate::store::error::{StoreError, StoreResult};
 
-/// Writes are gathered to this size before each blocking write: `tokio::fs` would otherwise
-/// pay a thread hop per small network chunk.
+/// Network chunks are gathered to this size before each hand-off to the writer thread, which
+/// writes them with one `writev`: a thread hop per small chunk would cost more than the write.
 const WRITE_BUF: usize = 1024 * 1024;
+/// At most this many chunks per hand-off (the kernel's IOV_MAX is 1024).
+const MAX_CHUNKS: usize = 512;
 /// Reads are sent to the response in chunks of this size.
 const READ_CHUNK: usize = 256 * 1024;
 
@@ -77,14 +79,17 @@ impl Drop for TempGuard {
     }
 }
 
-/// Streams a blob into its temp file. Full buffers go to a blocking writer thread through a
-/// one-slot channel, so hashing the next buffer (on the request's task) overlaps with writing
-/// this one, and memory stays bounded at about three buffers per upload.
+/// Streams a blob into its temp file. The body's chunks are handed, uncopied, in batches of
+/// about `WRITE_BUF` to a blocking writer thread through a one-slot channel, so hashing the
+/// next batch (on the request's task) overlaps with writing this one, and memory stays bounded
+/// at about three batches per upload. Gathering into one buffer instead cost a memcpy plus
+/// reallocations and fresh-page faults per MiB: 16% of a 1 MiB PUT's server CPU.
 struct FileWriter {
     root: Arc<PathBuf>,
     id: String,
-    buf: BytesMut,
-    tx: Option<tokio::sync::mpsc::Sender<Bytes>>,
+    batch: Vec<Bytes>,
+    batch_len: usize,
+    tx: Option<tokio::sync::mpsc::Sender<Vec<Bytes>>>,
     worker: Option<tokio::task::JoinHandle<std::io::Result<File>>>,
     guard: TempGuard,
 }
@@ -93,12 +98,30 @@ struct FileWriter {
 /// body is still arriving and the final fdatasync has little left to do.
 const WRITEBACK_EVERY: u64 = 4 * 1024 * 1024;
 
-fn write_loop(mut file: File, mut rx: tokio::sync::mpsc::Receiver<Bytes>) -> std::io::Result<File> {
+/// `write_all` for a batch of chunks, in as few `writev` calls as the kernel allows.
+fn write_all_chunks(file: &mut File, chunks: &[Bytes]) -> std::io::Result<u64> {
+    let mut slices: Vec<IoSlice<'_>> = chunks.iter().map(|c| IoSlice::new(c)).collect();
+    let mut rest = &mut slices[..];
+    let mut total = 0u64;
+    while !rest.is_empty() {
+        match file.write_vectored(rest) {
+            Ok(0) => return Err(std::io::ErrorKind::WriteZero.into()),
+            Ok(n) => {
+                total += n as u64;
+                IoSlice::advance_slices(&mut rest, n);
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(total)
+}
+
+fn write_loop(mut file: File, mut rx: tokio::sync::mpsc::Receiver<Vec<Bytes>>) -> std::io::Result<File> {
     let (mut written, mut started) = (0u64, 0u64);
     let mut syncing: Option<std::thread::JoinHandle<()>> = None;
-    while let Some(data) = rx.blocking_recv() {
-        file.write_all(&data)?;
-        written += data.len() as u64;
+    while let Some(batch) = rx.blocking_recv() {
+        written += write_all_chunks(&mut file, &batch)?;
         if written - started >= WRITEBACK_EVERY && syncing.as_ref().is_none_or(|t| t.is_finished()) {
             syncing = start_writeback(&file);
             started = written;
@@ -127,7 +150,7 @@ impl FileWriter {
     fn new(root: Arc<PathBuf>, id: String, file: File, guard: TempGuard) -> Self {
         let (tx, rx) = tokio::sync::mpsc::channel(1);
         let worker = spawn_blocking(move || write_loop(file, rx));
-        FileWriter { root, id, buf: BytesMut::with_capacity(64 * 1024), tx: Some(tx), worker: Some(worker), guard }
+        FileWriter { root, id, batch: Vec::new(), batch_len: 0, tx: Some(tx), worker: Some(worker), guard }
     }
 
     /// The writer thread's result once it has stopped (its error, if a write failed).
@@ -140,11 +163,12 @@ impl FileWriter {
         }
     }
 
-    async fn flush_buf(&mut self) -> StoreResult<()> {
-        if self.buf.is_empty() {
+    async fn flush_batch(&mut self) -> StoreResult<()> {
+        if self.batch.is_empty() {
             return Ok(());
         }
-        let data = self.buf.split().freeze();
+        let data = std::mem::take(&mut self.batch);
+        self.batch_len = 0;
         let tx = self.tx.as_ref().ok_or_else(|| StoreError::Io(std::io::Error::other("writer closed")))?;
         if tx.send(data).await.is_err() {
             // The thread stopped early: a write failed (disk full, I/O error).
@@ -158,15 +182,19 @@ impl FileWriter {
 #[async_trait::async_trait]
 impl DataWriter for FileWriter {
     async fn write(&mut self, chunk: Bytes) -> StoreResult<()> {
-        self.buf.extend_from_slice(&chunk);
-        if self.buf.len() >= WRITE_BUF {
-            self.flush_buf().await?;
+        if chunk.is_empty() {
+            return Ok(());
+        }
+        self.batch_len += chunk.len();
+        self.batch.push(chunk);
+        if self.batch_len >= WRITE_BUF || self.batch.len() >= MAX_CHUNKS {
+            self.flush_batch().await?;
         }
         Ok(())
     }
 
     async fn finish(mut self: Box<Self>) -> StoreResult<String> {
-        self.flush_buf().await?;
+        self.flush_batch().await?;
         let file = self.join().await?;
         let tmp = self.guard.path.clone().ok_or_else(|| StoreError::Io(std::io::Error::other("no temp file")))?;
         let root = self.root.clone();
