@@ -51,6 +51,41 @@ pub async fn ingest(
     max_size: u64,
     inline_max: usize,
 ) -> StoreResult<Ingested> {
+    let res = ingest_inner(data, &mut body, expect, max_size, inline_max).await;
+    if let Err(StoreError::Io(_) | StoreError::EntityTooLarge) = res {
+        drain(&mut body).await;
+    }
+    res
+}
+
+/// The most of a body read and dropped after a failure part-way through it.
+const DRAIN_MAX: u64 = 64 << 20;
+const DRAIN_DEADLINE: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// Reads and drops the rest of a body (within bounds) before its error is answered: an
+/// HTTP/1.1 server that closes a connection with request bytes unread makes the kernel reset
+/// it, and a client still sending then often sees the reset instead of the S3 error (seen with
+/// a full disk under load).
+async fn drain(body: &mut BodyStream) {
+    let _ = tokio::time::timeout(DRAIN_DEADLINE, async {
+        let mut n = 0u64;
+        while let Some(Ok(chunk)) = body.next().await {
+            n += chunk.len() as u64;
+            if n > DRAIN_MAX {
+                break;
+            }
+        }
+    })
+    .await;
+}
+
+async fn ingest_inner(
+    data: &dyn DataStore,
+    body: &mut BodyStream,
+    expect: &Expect,
+    max_size: u64,
+    inline_max: usize,
+) -> StoreResult<Ingested> {
     let mut md5 = Md5::new();
     let mut hasher = expect.checksum.as_ref().map(|(a, _)| Hasher::new(*a));
     let mut size: u64 = 0;
@@ -108,4 +143,27 @@ pub async fn ingest(
         None => Blob::Inline(small.freeze()),
     };
     Ok(Ingested { blob, size, md5, checksums })
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    use super::*;
+    use crate::store::data::MemData;
+
+    #[tokio::test]
+    async fn a_body_rejected_part_way_is_read_to_its_end() {
+        let pulled = Arc::new(AtomicUsize::new(0));
+        let counter = pulled.clone();
+        let chunks = (0..10).map(move |_| {
+            counter.fetch_add(1, Ordering::Relaxed);
+            Ok::<_, BodyError>(Bytes::from(vec![1u8; 1000]))
+        });
+        let body: BodyStream = Box::pin(futures::stream::iter(chunks));
+        let res = ingest(&MemData::new(), body, &Expect::default(), 2500, 0).await;
+        assert!(matches!(res, Err(StoreError::EntityTooLarge)));
+        assert_eq!(pulled.load(Ordering::Relaxed), 10, "the rest of the body was drained");
+    }
 }
