@@ -14,6 +14,7 @@ use std::sync::Arc;
 use bytes::Bytes;
 use tokio::task::spawn_blocking;
 
+use super::bufpool::Pool;
 use super::{ByteStream, DataStore, DataWriter, SweepStats, new_id};
 use crate::store::error::{StoreError, StoreResult};
 
@@ -25,15 +26,22 @@ const MAX_CHUNKS: usize = 512;
 /// Reads are sent to the response in chunks of this size.
 const READ_CHUNK: usize = 256 * 1024;
 
-/// Reads exactly `n` bytes into a fresh buffer. `read_to_end` reads into the spare capacity
+/// Full read chunks come from (and go back to) this pool; 32 idle buffers are 8 MiB.
+static READ_BUFS: Pool = Pool::new(READ_CHUNK, 32);
+/// Shorter reads (small objects, tails) take a buffer of their own size instead.
+const POOLED_MIN: u64 = 64 * 1024;
+
+/// Reads exactly `n` bytes (at most `READ_CHUNK`). `read_to_end` reads into the spare capacity
 /// without zeroing it first; `vec![0; n]` + `read_exact` spent 13% of a 1 MiB GET in memset.
 fn read_chunk(f: &mut File, n: u64) -> std::io::Result<Bytes> {
-    let mut buf = Vec::with_capacity(usize::try_from(n).unwrap_or(usize::MAX));
+    let pooled = n >= POOLED_MIN && n <= READ_CHUNK as u64;
+    let mut buf = if pooled { READ_BUFS.take() } else { Vec::with_capacity(usize::try_from(n).unwrap_or(usize::MAX)) };
+    let start = buf.len();
     f.take(n).read_to_end(&mut buf)?;
-    if (buf.len() as u64) < n {
+    if ((buf.len() - start) as u64) < n {
         return Err(std::io::Error::new(std::io::ErrorKind::UnexpectedEof, "data file shorter than its record"));
     }
-    Ok(Bytes::from(buf))
+    Ok(if pooled { READ_BUFS.bytes(buf) } else { Bytes::from(buf) })
 }
 
 pub struct FileData {

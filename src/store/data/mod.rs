@@ -1,5 +1,6 @@
 //! The data store: object bytes in files (or memory) named by generated ids, never by keys.
 
+mod bufpool;
 mod file;
 mod mem;
 
