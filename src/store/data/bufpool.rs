@@ -29,7 +29,7 @@ impl Pool {
     }
 
     /// A buffer with room for `buf_size` bytes after its `len()`: the data is appended from a
-    /// page-aligned position (the bytes before it are padding, skipped by `bytes`).
+    /// page-aligned position (the bytes before it are padding; pass that `len()` to `bytes`).
     pub fn take(&'static self) -> Vec<u8> {
         let recycled = self.free.lock().unwrap_or_else(|p| p.into_inner()).pop();
         let mut buf = recycled.unwrap_or_else(|| Vec::with_capacity(self.buf_size + PAGE));
@@ -37,10 +37,10 @@ impl Pool {
         buf
     }
 
-    /// `buf` (from `take`, then filled) as `Bytes` without its padding, which hand the buffer
-    /// back when the last reference is dropped.
-    pub fn bytes(&'static self, buf: Vec<u8>) -> Bytes {
-        let start = pad(&buf).min(buf.len());
+    /// `buf[start..]` (`buf` from `take`, `start` its length then) as `Bytes` that hand the
+    /// buffer back when the last reference is dropped.
+    pub fn bytes(&'static self, buf: Vec<u8>, start: usize) -> Bytes {
+        let start = start.min(buf.len());
         Bytes::from_owner(Pooled { buf, pool: self }).slice(start..)
     }
 
@@ -91,7 +91,7 @@ mod tests {
         buf.extend_from_slice(b"hello world");
         assert_eq!(buf[start..].as_ptr() as usize % PAGE, 0);
         let ptr = buf.as_ptr();
-        let bytes = pool.bytes(buf);
+        let bytes = pool.bytes(buf, start);
         assert_eq!(&bytes[..], b"hello world");
         let view = bytes.slice(6..);
         drop(bytes);
@@ -104,15 +104,16 @@ mod tests {
 
         let filled = || {
             let mut b = pool.take();
+            let start = b.len();
             b.push(1);
-            pool.bytes(b)
+            pool.bytes(b, start)
         };
         let held: Vec<Bytes> = (0..4).map(|_| filled()).collect();
         drop(held);
         assert_eq!(pool.idle(), 2, "at most `max` idle buffers are kept");
         let mut odd = Vec::with_capacity(10);
         odd.push(1u8);
-        drop(pool.bytes(odd));
+        drop(pool.bytes(odd, 0));
         assert_eq!(pool.idle(), 2, "a buffer of another size is not kept");
     }
 }

@@ -41,7 +41,7 @@ fn read_chunk(f: &mut File, n: u64) -> std::io::Result<Bytes> {
     if ((buf.len() - start) as u64) < n {
         return Err(std::io::Error::new(std::io::ErrorKind::UnexpectedEof, "data file shorter than its record"));
     }
-    Ok(if pooled { READ_BUFS.bytes(buf) } else { Bytes::from(buf) })
+    Ok(if pooled { READ_BUFS.bytes(buf, start) } else { Bytes::from(buf) })
 }
 
 pub struct FileData {
