@@ -7,6 +7,7 @@
 use std::collections::HashSet;
 use std::fs::{self, File};
 use std::io::{IoSlice, Read, Seek, SeekFrom, Write};
+use std::num::NonZeroU64;
 use std::ops::Range;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -15,6 +16,7 @@ use bytes::Bytes;
 use tokio::task::spawn_blocking;
 
 use super::bufpool::Pool;
+use super::write_cache::{self, RecentWrites, drop_cached};
 use super::{ByteStream, DataStore, DataWriter, SweepStats, new_id};
 use crate::store::error::{StoreError, StoreResult};
 
@@ -46,12 +48,13 @@ fn read_chunk(f: &mut File, n: u64) -> std::io::Result<Bytes> {
 
 pub struct FileData {
     root: Arc<PathBuf>,
+    recent: Arc<RecentWrites>,
 }
 
 impl FileData {
     pub fn open(root: &Path) -> StoreResult<Self> {
         fs::create_dir_all(root.join("tmp"))?;
-        Ok(FileData { root: Arc::new(root.to_path_buf()) })
+        Ok(FileData { root: Arc::new(root.to_path_buf()), recent: Arc::new(RecentWrites::new(write_cache::BUDGET)) })
     }
 
     fn path_of(root: &Path, id: &str) -> Option<PathBuf> {
@@ -100,6 +103,8 @@ struct FileWriter {
     tx: Option<tokio::sync::mpsc::Sender<Vec<Bytes>>>,
     worker: Option<tokio::task::JoinHandle<std::io::Result<File>>>,
     guard: TempGuard,
+    recent: Arc<RecentWrites>,
+    written: u64,
 }
 
 /// Writeback of written data is started every this many bytes, so the disk works while the
@@ -125,13 +130,13 @@ fn write_all_chunks(file: &mut File, chunks: &[Bytes]) -> std::io::Result<u64> {
     Ok(total)
 }
 
-fn write_loop(mut file: File, mut rx: tokio::sync::mpsc::Receiver<Vec<Bytes>>) -> std::io::Result<File> {
+fn write_loop(mut file: File, mut rx: tokio::sync::mpsc::Receiver<Vec<Bytes>>, keep: u64) -> std::io::Result<File> {
     let (mut written, mut started) = (0u64, 0u64);
     let mut syncing: Option<std::thread::JoinHandle<()>> = None;
     while let Some(batch) = rx.blocking_recv() {
         written += write_all_chunks(&mut file, &batch)?;
         if written - started >= WRITEBACK_EVERY && syncing.as_ref().is_none_or(|t| t.is_finished()) {
-            syncing = start_writeback(&file);
+            syncing = start_writeback(&file, written, keep);
             started = written;
         }
     }
@@ -144,21 +149,35 @@ fn write_loop(mut file: File, mut rx: tokio::sync::mpsc::Receiver<Vec<Bytes>>) -
 /// fdatasync on a second descriptor of the file, on its own thread, while this one keeps
 /// writing: the portable, safe stand-in for sync_file_range(SYNC_FILE_RANGE_WRITE). Only a
 /// head start; durability still comes from the fdatasync in `finish`, which reports errors.
-fn start_writeback(file: &File) -> Option<std::thread::JoinHandle<()>> {
+fn start_writeback(file: &File, written: u64, keep: u64) -> Option<std::thread::JoinHandle<()>> {
     let dup = file.try_clone().ok()?;
     std::thread::Builder::new()
         .name("s3-writeback".into())
         .spawn(move || {
-            let _ = dup.sync_data();
+            // Of a file longer than the cache budget, only its last `keep` bytes stay cached.
+            if dup.sync_data().is_ok() && written > keep {
+                drop_cached(&dup, 0, NonZeroU64::new(written - keep));
+            }
         })
         .ok()
 }
 
 impl FileWriter {
-    fn new(root: Arc<PathBuf>, id: String, file: File, guard: TempGuard) -> Self {
+    fn new(data: &FileData, id: String, file: File, guard: TempGuard) -> Self {
         let (tx, rx) = tokio::sync::mpsc::channel(1);
-        let worker = spawn_blocking(move || write_loop(file, rx));
-        FileWriter { root, id, batch: Vec::new(), batch_len: 0, tx: Some(tx), worker: Some(worker), guard }
+        let keep = data.recent.budget();
+        let worker = spawn_blocking(move || write_loop(file, rx, keep));
+        FileWriter {
+            root: data.root.clone(),
+            id,
+            batch: Vec::new(),
+            batch_len: 0,
+            tx: Some(tx),
+            worker: Some(worker),
+            guard,
+            recent: data.recent.clone(),
+            written: 0,
+        }
     }
 
     /// The writer thread's result once it has stopped (its error, if a write failed).
@@ -194,6 +213,7 @@ impl DataWriter for FileWriter {
             return Ok(());
         }
         self.batch_len += chunk.len();
+        self.written += chunk.len() as u64;
         self.batch.push(chunk);
         if self.batch_len >= WRITE_BUF || self.batch.len() >= MAX_CHUNKS {
             self.flush_batch().await?;
@@ -207,6 +227,7 @@ impl DataWriter for FileWriter {
         let tmp = self.guard.path.clone().ok_or_else(|| StoreError::Io(std::io::Error::other("no temp file")))?;
         let root = self.root.clone();
         let id = self.id.clone();
+        let (recent, written) = (self.recent.clone(), self.written);
         blocking(move || {
             file.sync_data()?;
             drop(file);
@@ -223,7 +244,9 @@ impl DataWriter for FileWriter {
                 }
             }
             fs::rename(&tmp, &dest)?;
-            sync_dir(dir)
+            sync_dir(dir)?;
+            RecentWrites::release(recent.push(dest, written));
+            Ok(())
         })
         .await?;
         self.guard.path = None;
@@ -238,7 +261,7 @@ impl DataStore for FileData {
         let tmp = self.root.join("tmp").join(format!("{id}.part"));
         let path = tmp.clone();
         let file = blocking(move || File::create(&path)).await?;
-        Ok(Box::new(FileWriter::new(self.root.clone(), id, file, TempGuard { path: Some(tmp) })))
+        Ok(Box::new(FileWriter::new(self, id, file, TempGuard { path: Some(tmp) })))
     }
 
     async fn open(&self, id: &str, range: Range<u64>) -> StoreResult<ByteStream> {

@@ -3,6 +3,7 @@
 mod bufpool;
 mod file;
 mod mem;
+mod write_cache;
 
 pub use file::FileData;
 pub use mem::MemData;
