@@ -113,6 +113,9 @@ stop_server() {
     kill -KILL "$SERVER_PID" 2>/dev/null || true
     wait "$SERVER_PID" 2>/dev/null || true
     SERVER_PID=
+    # s3s-fs never syncs: without this, the kernel's writeback of its dirty data stalled the
+    # next server's fsyncs (a 4 KiB PUT at c=1 saw 1-1.5 s stalls right after s3s-fs ran).
+    sync
     # Deleted at the end, not now: on ext4 without a journal, inodes freed in the last 30 s are
     # skipped one by one when allocating (recently_deleted(), 9% of a 1 MiB PUT's samples right
     # after a delete), so deleting here would slow whichever server runs next.
