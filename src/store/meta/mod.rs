@@ -69,6 +69,7 @@ pub trait MetaStore: Send + Sync + 'static {
     fn get_object(&self, bucket: &str, key: &str) -> StoreResult<Option<ObjectRecord>>;
     /// Writes the record if `cond` holds on the current one; returns the replaced record.
     /// Fails with PreconditionFailed otherwise, and NoSuchBucket when the bucket is gone.
+    /// Callers hold the store's bucket lock (read), so the bucket cannot be removed meanwhile.
     fn put_object(
         &self,
         bucket: &str,
