@@ -42,8 +42,13 @@ impl Conditions {
     /// are ignored, as S3 does.
     pub fn from_headers(headers: &HeaderMap, prefix: &str) -> Self {
         let get = |name: &str| {
-            let full = format!("{prefix}{name}");
-            let values: Vec<&str> = headers.get_all(full.as_str()).iter().filter_map(|v| v.to_str().ok()).collect();
+            // Every GET and HEAD asks for the four plain names: no string built for them.
+            let all = if prefix.is_empty() {
+                headers.get_all(name)
+            } else {
+                headers.get_all(format!("{prefix}{name}").as_str())
+            };
+            let values: Vec<&str> = all.iter().filter_map(|v| v.to_str().ok()).collect();
             if values.is_empty() { None } else { Some(values.join(",")) }
         };
         Conditions {

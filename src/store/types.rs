@@ -31,6 +31,15 @@ pub fn decode<T: for<'de> Deserialize<'de>>(bytes: &[u8]) -> Result<T, StoreErro
     }
 }
 
+/// `decode` for a record read as a shared buffer: inline object bytes become slices of `bytes`
+/// instead of copies. A 4 KiB GET spent 2% of the server's CPU copying them out of the record.
+pub fn decode_shared<T: for<'de> Deserialize<'de>>(bytes: bytes::Bytes) -> Result<T, StoreError> {
+    b64::SHARED.with(|s| *s.borrow_mut() = Some(bytes.clone()));
+    let r = decode(&bytes);
+    b64::SHARED.with(|s| s.borrow_mut().take());
+    r
+}
+
 /// Milliseconds since the Unix epoch.
 pub fn now_millis() -> i64 {
     let d = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
@@ -216,9 +225,17 @@ pub struct PartRecord {
 
 /// Inline bytes: raw in the binary encoding, base64 in JSON (version 1 records).
 mod b64 {
+    use std::cell::RefCell;
+
     use base64::Engine;
     use base64::engine::general_purpose::STANDARD;
     use serde::{Deserialize, Deserializer, Serializer};
+
+    thread_local! {
+        /// The buffer `decode_shared` is decoding: borrowed bytes that lie inside it are
+        /// returned as slices of it. serde offers no other way to hand a visitor its owner.
+        pub(super) static SHARED: RefCell<Option<bytes::Bytes>> = const { RefCell::new(None) };
+    }
 
     pub fn serialize<S: Serializer>(v: &[u8], s: S) -> Result<S::Ok, S::Error> {
         if s.is_human_readable() { s.serialize_str(&STANDARD.encode(v)) } else { s.serialize_bytes(v) }
@@ -229,25 +246,44 @@ mod b64 {
             let s = String::deserialize(d)?;
             STANDARD.decode(s).map(bytes::Bytes::from).map_err(serde::de::Error::custom)
         } else {
-            d.deserialize_byte_buf(Bytes).map(bytes::Bytes::from)
+            d.deserialize_bytes(Bytes)
         }
+    }
+
+    /// A slice of the shared buffer if `v` lies inside it, else a copy.
+    fn shared_or_copy(v: &[u8]) -> bytes::Bytes {
+        SHARED.with(|s| {
+            let shared = s.borrow();
+            match shared.as_ref() {
+                Some(owner)
+                    if owner.as_ptr_range().start <= v.as_ptr() && v.as_ptr_range().end <= owner.as_ptr_range().end =>
+                {
+                    owner.slice_ref(v)
+                }
+                _ => bytes::Bytes::copy_from_slice(v),
+            }
+        })
     }
 
     struct Bytes;
 
     impl<'de> serde::de::Visitor<'de> for Bytes {
-        type Value = Vec<u8>;
+        type Value = bytes::Bytes;
 
         fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
             f.write_str("bytes")
         }
 
-        fn visit_bytes<E: serde::de::Error>(self, v: &[u8]) -> Result<Vec<u8>, E> {
-            Ok(v.to_vec())
+        fn visit_borrowed_bytes<E: serde::de::Error>(self, v: &'de [u8]) -> Result<bytes::Bytes, E> {
+            Ok(shared_or_copy(v))
         }
 
-        fn visit_byte_buf<E: serde::de::Error>(self, v: Vec<u8>) -> Result<Vec<u8>, E> {
-            Ok(v)
+        fn visit_bytes<E: serde::de::Error>(self, v: &[u8]) -> Result<bytes::Bytes, E> {
+            Ok(bytes::Bytes::copy_from_slice(v))
+        }
+
+        fn visit_byte_buf<E: serde::de::Error>(self, v: Vec<u8>) -> Result<bytes::Bytes, E> {
+            Ok(v.into())
         }
     }
 }
@@ -279,5 +315,30 @@ mod tests {
         assert!(String::from_utf8_lossy(&v1).contains(r#""Inline":"AAH/""#), "inline bytes are base64 in JSON");
         assert_eq!(decode::<ObjectRecord>(&v1).unwrap(), rec);
         assert!(decode::<ObjectRecord>(&[]).is_err());
+    }
+
+    #[test]
+    fn shared_decode_slices_the_record() {
+        let body = bytes::Bytes::from(vec![7u8; 4096]);
+        let rec = ObjectRecord {
+            size: 4096,
+            etag: "e".into(),
+            last_modified: 1,
+            owner: "o".into(),
+            attrs: ObjectAttrs::default(),
+            acl: Acl::default(),
+            data: DataRef::Inline(body),
+            checksums: vec![],
+        };
+        let stored = bytes::Bytes::from(encode(&rec));
+        let got: ObjectRecord = decode_shared(stored.clone()).unwrap();
+        assert_eq!(got, rec);
+        let DataRef::Inline(inline) = &got.data else { panic!("inline") };
+        let range = stored.as_ptr_range();
+        assert!(range.start <= inline.as_ptr() && inline.as_ptr_range().end <= range.end, "not copied");
+        // A plain decode afterwards copies: the shared buffer was only set for that call.
+        let copied: ObjectRecord = decode(&stored).unwrap();
+        let DataRef::Inline(inline) = &copied.data else { panic!("inline") };
+        assert!(!(range.start <= inline.as_ptr() && inline.as_ptr() < range.end));
     }
 }

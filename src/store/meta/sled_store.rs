@@ -12,7 +12,7 @@ use super::{
 };
 use crate::store::error::{StoreError, StoreResult};
 use crate::store::listing::Step;
-use crate::store::types::{BucketRecord, ObjectRecord, PartRecord, UploadRecord, decode, encode};
+use crate::store::types::{BucketRecord, ObjectRecord, PartRecord, UploadRecord, decode, decode_shared, encode};
 
 pub struct SledMeta {
     db: sled::Db,
@@ -155,7 +155,8 @@ impl MetaStore for SledMeta {
     }
 
     fn get_object(&self, bucket: &str, key: &str) -> StoreResult<Option<ObjectRecord>> {
-        self.objects.get(object_key(bucket, key))?.map(|v| decode(&v)).transpose()
+        // The record is handed over as shared bytes: an inline body stays in sled's buffer.
+        self.objects.get(object_key(bucket, key))?.map(|v| decode_shared(bytes::Bytes::from_owner(v))).transpose()
     }
 
     fn put_object(
