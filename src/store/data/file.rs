@@ -101,10 +101,10 @@ struct FileWriter {
     batch: Vec<Bytes>,
     batch_len: usize,
     tx: Option<tokio::sync::mpsc::Sender<Vec<Bytes>>>,
-    worker: Option<tokio::task::JoinHandle<std::io::Result<File>>>,
+    /// The writer thread: the file and the bytes written to it.
+    worker: Option<tokio::task::JoinHandle<std::io::Result<(File, u64)>>>,
     guard: TempGuard,
     recent: Arc<RecentWrites>,
-    written: u64,
 }
 
 /// Writeback of written data is started every this many bytes, so the disk works while the
@@ -130,7 +130,11 @@ fn write_all_chunks(file: &mut File, chunks: &[Bytes]) -> std::io::Result<u64> {
     Ok(total)
 }
 
-fn write_loop(mut file: File, mut rx: tokio::sync::mpsc::Receiver<Vec<Bytes>>, keep: u64) -> std::io::Result<File> {
+fn write_loop(
+    mut file: File,
+    mut rx: tokio::sync::mpsc::Receiver<Vec<Bytes>>,
+    keep: u64,
+) -> std::io::Result<(File, u64)> {
     let (mut written, mut started) = (0u64, 0u64);
     let mut syncing: Option<std::thread::JoinHandle<()>> = None;
     while let Some(batch) = rx.blocking_recv() {
@@ -143,7 +147,7 @@ fn write_loop(mut file: File, mut rx: tokio::sync::mpsc::Receiver<Vec<Bytes>>, k
     if let Some(t) = syncing {
         let _ = t.join();
     }
-    Ok(file)
+    Ok((file, written))
 }
 
 /// fdatasync on a second descriptor of the file, on its own thread, while this one keeps
@@ -156,7 +160,7 @@ fn start_writeback(file: &File, written: u64, keep: u64) -> Option<std::thread::
         .spawn(move || {
             // Of a file longer than the cache budget, only its last `keep` bytes stay cached.
             if dup.sync_data().is_ok() && written > keep {
-                drop_cached(&dup, 0, NonZeroU64::new(written - keep));
+                drop_cached(&dup, NonZeroU64::new(written - keep));
             }
         })
         .ok()
@@ -176,12 +180,11 @@ impl FileWriter {
             worker: Some(worker),
             guard,
             recent: data.recent.clone(),
-            written: 0,
         }
     }
 
     /// The writer thread's result once it has stopped (its error, if a write failed).
-    async fn join(&mut self) -> StoreResult<File> {
+    async fn join(&mut self) -> StoreResult<(File, u64)> {
         self.tx = None;
         let worker = self.worker.take().ok_or_else(|| StoreError::Io(std::io::Error::other("writer closed")))?;
         match worker.await {
@@ -213,7 +216,6 @@ impl DataWriter for FileWriter {
             return Ok(());
         }
         self.batch_len += chunk.len();
-        self.written += chunk.len() as u64;
         self.batch.push(chunk);
         if self.batch_len >= WRITE_BUF || self.batch.len() >= MAX_CHUNKS {
             self.flush_batch().await?;
@@ -223,11 +225,11 @@ impl DataWriter for FileWriter {
 
     async fn finish(mut self: Box<Self>) -> StoreResult<String> {
         self.flush_batch().await?;
-        let file = self.join().await?;
+        let (file, written) = self.join().await?;
         let tmp = self.guard.path.clone().ok_or_else(|| StoreError::Io(std::io::Error::other("no temp file")))?;
         let root = self.root.clone();
         let id = self.id.clone();
-        let (recent, written) = (self.recent.clone(), self.written);
+        let recent = self.recent.clone();
         blocking(move || {
             file.sync_data()?;
             drop(file);

@@ -59,16 +59,16 @@ impl RecentWrites {
     pub fn release(paths: Vec<PathBuf>) {
         for p in paths {
             if let Ok(f) = File::open(&p) {
-                drop_cached(&f, 0, None);
+                drop_cached(&f, None);
             }
         }
     }
 }
 
-/// Asks the kernel to drop the clean cached pages of `file` in `offset..offset+len` (`None`:
-/// to the end). Dirty pages in the range are only queued for writeback.
-pub fn drop_cached(file: &File, offset: u64, len: Option<NonZeroU64>) {
-    let _ = rustix::fs::fadvise(file, offset, len, rustix::fs::Advice::DontNeed);
+/// Asks the kernel to drop the clean cached pages of the first `len` bytes of `file` (`None`:
+/// all of it). Dirty pages in the range are only queued for writeback.
+pub fn drop_cached(file: &File, len: Option<NonZeroU64>) {
+    let _ = rustix::fs::fadvise(file, 0, len, rustix::fs::Advice::DontNeed);
 }
 
 #[cfg(test)]
