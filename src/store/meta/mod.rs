@@ -6,6 +6,7 @@
 
 mod mem;
 mod sled_store;
+mod sled_sync;
 
 pub use mem::MemMeta;
 pub use sled_store::SledMeta;

@@ -7,6 +7,7 @@ use std::path::Path;
 use sled::transaction::{ConflictableTransactionError, TransactionError};
 use sled::{Transactional, Tree};
 
+use super::sled_sync::SledSync;
 use super::{
     CompletedUpload, MetaStore, ObjectVisitor, PutCond, UploadVisitor, bucket_prefix, object_key, part_key, upload_key,
 };
@@ -21,6 +22,7 @@ pub struct SledMeta {
     uploads: Tree,
     parts: Tree,
     completed: Tree,
+    sync: SledSync,
 }
 
 fn tx_err(e: TransactionError<StoreError>) -> StoreError {
@@ -50,6 +52,7 @@ impl SledMeta {
             // at this size, and cold ones come back from the OS page cache.
             .cache_capacity(SLED_CACHE_BYTES)
             .open()?;
+        let sync = SledSync::open(path)?;
         Ok(SledMeta {
             buckets: db.open_tree("buckets")?,
             objects: db.open_tree("objects")?,
@@ -57,6 +60,7 @@ impl SledMeta {
             parts: db.open_tree("parts")?,
             completed: db.open_tree("completed")?,
             db,
+            sync,
         })
     }
 
@@ -319,6 +323,7 @@ impl MetaStore for SledMeta {
 
     fn flush(&self) -> StoreResult<()> {
         self.db.flush()?;
+        self.sync.sync()?;
         // sled frees what it replaced (old pages, its 512 KiB log buffers) through
         // crossbeam-epoch, which keeps the garbage in a per-thread bag until 64 items pile up
         // and then collects it only every 128 pins. Under a burst of small PUTs that held
