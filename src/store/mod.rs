@@ -13,6 +13,11 @@ mod ingest;
 mod multipart;
 mod object;
 
+/// fsync of a directory: makes the entries created or renamed in it survive a power cut.
+pub(crate) fn sync_dir(dir: &std::path::Path) -> std::io::Result<()> {
+    std::fs::File::open(dir)?.sync_all()
+}
+
 pub use checksum::ChecksumAlgorithm;
 pub use error::{StoreError, StoreResult};
 pub use ingest::{BodyError, BodyStream};

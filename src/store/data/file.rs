@@ -19,6 +19,7 @@ use super::bufpool::Pool;
 use super::write_cache::{self, RecentWrites, drop_cached};
 use super::{ByteStream, DataStore, DataWriter, SweepStats, new_id};
 use crate::store::error::{StoreError, StoreResult};
+use crate::store::sync_dir;
 
 /// Network chunks are gathered to this size before each hand-off to the writer thread, which
 /// writes them with one `writev`: a thread hop per small chunk would cost more than the write.
@@ -71,10 +72,6 @@ async fn blocking<T: Send + 'static>(f: impl FnOnce() -> std::io::Result<T> + Se
         Ok(r) => r.map_err(StoreError::Io),
         Err(e) => Err(StoreError::Io(std::io::Error::other(e))),
     }
-}
-
-fn sync_dir(dir: &Path) -> std::io::Result<()> {
-    File::open(dir)?.sync_all()
 }
 
 /// Removes the temp file unless the writer finished.

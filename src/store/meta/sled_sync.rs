@@ -15,16 +15,14 @@ use std::io;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
+use crate::store::sync_dir;
+
 pub struct SledSync {
     log: File,
     blobs: PathBuf,
     /// Blob files already synced, with the length they had then. sled writes a blob once, in
     /// order; one caught mid-write has a shorter length and is synced again next time.
     synced: Mutex<HashMap<OsString, u64>>,
-}
-
-fn sync_dir(dir: &Path) -> io::Result<()> {
-    File::open(dir)?.sync_all()
 }
 
 impl SledSync {
