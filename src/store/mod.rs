@@ -43,13 +43,22 @@ use types::{Acl, BucketRecord, now_millis};
 pub struct Limits {
     pub max_object_size: u64,
     pub min_part_size: u64,
-    /// Objects up to this size are kept inside the metadata record.
+    /// Bodies up to this size are gathered in memory rather than streamed to a file of their
+    /// own: they go to the data store's small-body log, or into the record when it has none.
     pub inline_max: usize,
+    /// Bodies up to this size always stay inside the record: a log write would cost them more
+    /// than the few bytes they add to it.
+    pub keep_inline_max: usize,
 }
 
 impl Default for Limits {
     fn default() -> Self {
-        Limits { max_object_size: 5 * 1024 * 1024 * 1024, min_part_size: 5 * 1024 * 1024, inline_max: 4096 }
+        Limits {
+            max_object_size: 5 * 1024 * 1024 * 1024,
+            min_part_size: 5 * 1024 * 1024,
+            inline_max: 4096,
+            keep_inline_max: 256,
+        }
     }
 }
 
@@ -65,6 +74,8 @@ pub struct Store {
     /// through this `Store`, which holds the write lock while it changes a record, so a miss
     /// being filled at the same time cannot put back a stale one. Missing names are not cached.
     buckets: RwLock<HashMap<String, Arc<BucketRecord>>>,
+    /// Small PUTs writing their body now (object.rs: alone, a body stays in its record).
+    small_puts: std::sync::atomic::AtomicUsize,
     pub limits: Limits,
 }
 
@@ -76,6 +87,7 @@ impl Store {
             data,
             bucket_lock: RwLock::new(()),
             buckets: RwLock::new(HashMap::new()),
+            small_puts: std::sync::atomic::AtomicUsize::new(0),
             limits,
         }
     }

@@ -1,6 +1,7 @@
 //! Object operations of the `Store`: put, read (ranges, across parts), delete, list.
 
 use std::ops::{Bound, Range};
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use futures::StreamExt;
 
@@ -24,6 +25,31 @@ pub struct PutRequest {
 
 pub type ObjectPage = ListPage<ObjectRecord>;
 
+/// Small PUTs in flight from which a body goes to the data store's log. Measured with 4 KiB
+/// bodies, the log always: PUT c=1 -42% ops/s (its extra sync round), a 70/30 GET/PUT mix at
+/// c=16 -16% (twice the fdatasyncs, ~7 PUTs each), PUT c=16 +11%, PUT c=64 +18-26%. From 16 on:
+/// the mix is unchanged and PUT c=64 keeps its gain.
+const LOG_FROM_CONCURRENT: usize = 16;
+
+/// Counts the small PUTs between the end of their body and their commit.
+struct SmallPut<'a> {
+    count: &'a AtomicUsize,
+    crowded: bool,
+}
+
+impl<'a> SmallPut<'a> {
+    fn enter(count: &'a AtomicUsize) -> Self {
+        let before = count.fetch_add(1, Ordering::Relaxed);
+        SmallPut { count, crowded: before >= LOG_FROM_CONCURRENT }
+    }
+}
+
+impl Drop for SmallPut<'_> {
+    fn drop(&mut self) {
+        self.count.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
 struct ObjectScan<'a> {
     meta: &'a dyn MetaStore,
     bucket: &'a str,
@@ -43,8 +69,17 @@ impl Store {
         // Fail before reading the body when the bucket is missing.
         self.get_bucket(&req.bucket)?;
         let ing = ingest(&*self.data, body, &req.expect, self.limits.max_object_size, self.limits.inline_max).await?;
+        // With few small PUTs at once, a body stays in its record: one sync round instead of two
+        // (log, then metadata), each shared by only a few PUTs. With many, the log's shared write
+        // is cheaper than sled's rewrites of leaves full of bodies (see body_log.rs).
+        let small = matches!(&ing.blob, Blob::Inline(b) if b.len() > self.limits.keep_inline_max)
+            .then(|| SmallPut::enter(&self.small_puts));
         let data = match ing.blob {
-            Blob::Inline(bytes) => DataRef::Inline(bytes),
+            Blob::Inline(bytes) if small.as_ref().is_none_or(|s| !s.crowded) => DataRef::Inline(bytes),
+            Blob::Inline(bytes) => match self.data.put_small(bytes.clone()).await? {
+                Some(id) => DataRef::File(id),
+                None => DataRef::Inline(bytes),
+            },
             Blob::Pending(w) => DataRef::File(w.finish().await?),
         };
         let rec = ObjectRecord {
@@ -57,7 +92,9 @@ impl Store {
             data,
             checksums: ing.checksums,
         };
-        self.commit_object(&req.bucket, &req.key, rec, &req.cond).await
+        let committed = self.commit_object(&req.bucket, &req.key, rec, &req.cond).await;
+        drop(small);
+        committed
     }
 
     /// Makes `rec` the current version of the key, durably, then frees what it replaced.

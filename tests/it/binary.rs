@@ -125,6 +125,76 @@ async fn binary_put_get_and_restart() {
     assert_eq!(out.buckets().len(), 1);
 }
 
+/// Bytes in the small-body log's segments (`<data>/log/*.log`).
+fn log_bytes(data: &Path) -> u64 {
+    std::fs::read_dir(data.join("log")).map_or(0, |rd| rd.map(|e| e.unwrap().metadata().unwrap().len()).sum())
+}
+
+fn segment_names(data: &Path) -> Vec<String> {
+    std::fs::read_dir(data.join("log"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn small_bodies_under_load_survive_a_kill_and_overwrites_free_them() {
+    const N: usize = 64;
+    let tmp = tempfile::tempdir().unwrap();
+    let (data_dir, meta_dir) = dirs(tmp.path());
+    let bodies: Vec<Vec<u8>> = (0..N).map(|i| data(1000 + 48 * i, i as u64)).collect();
+    let first_run;
+    let put_all = |c: aws_sdk_s3::Client, bodies: Vec<Vec<u8>>| async move {
+        let keys: Vec<String> = (0..bodies.len()).map(|i| format!("k{i}")).collect();
+        let puts = keys.iter().zip(&bodies).map(|(k, b)| put(&c, "small", k, b));
+        for (etag, b) in futures::future::join_all(puts).await.iter().zip(&bodies) {
+            assert_eq!(*etag, quoted_md5(b));
+        }
+    };
+    {
+        let p = spawn(&data_dir, &meta_dir);
+        let c = client_for(&p.endpoint(), AK1, SK1, true);
+        create_bucket(&c, "small").await;
+        // 64 at once: most of them go to the log rather than into their records.
+        put_all(c.clone(), bodies.clone()).await;
+        assert!(log_bytes(&data_dir) > 16 * 1000, "the log took the bodies: {} bytes", log_bytes(&data_dir));
+        for (i, b) in bodies.iter().enumerate() {
+            assert_eq!(get_bytes(&c, "small", &format!("k{i}")).await, *b, "k{i}");
+        }
+        first_run = segment_names(&data_dir);
+        // Proc's drop is a SIGKILL: no graceful flush.
+    }
+    let p = spawn(&data_dir, &meta_dir);
+    let c = client_for(&p.endpoint(), AK1, SK1, true);
+    for (i, b) in bodies.iter().enumerate() {
+        assert_eq!(get_bytes(&c, "small", &format!("k{i}")).await, *b, "k{i} after the kill");
+        let head = c.head_object().bucket("small").key(format!("k{i}")).send().await.unwrap();
+        assert_eq!(head.content_length(), Some(b.len() as i64));
+    }
+    let range = c.get_object().bucket("small").key("k3").range("bytes=10-19").send().await.unwrap();
+    assert_eq!(range.body.collect().await.unwrap().into_bytes().as_ref(), &bodies[3][10..20]);
+    let before = log_bytes(&data_dir);
+    // Every body overwritten, then the server restarted: the old segments are all dead.
+    let newer: Vec<Vec<u8>> = (0..N).map(|i| data(2000 + 16 * i, 1000 + i as u64)).collect();
+    put_all(c.clone(), newer.clone()).await;
+    drop(p);
+    let p = spawn(&data_dir, &meta_dir);
+    let c = client_for(&p.endpoint(), AK1, SK1, true);
+    for (i, b) in newer.iter().enumerate() {
+        assert_eq!(get_bytes(&c, "small", &format!("k{i}")).await, *b, "k{i} overwritten");
+    }
+    let newer_total: u64 = newer.iter().map(|b| b.len() as u64).sum();
+    let now = segment_names(&data_dir);
+    assert!(first_run.iter().all(|n| !now.contains(n)), "the first run's segments, all dead, are swept: {now:?}");
+    assert!(log_bytes(&data_dir) <= newer_total, "{} bytes left, before {before}", log_bytes(&data_dir));
+    for i in 0..N {
+        c.delete_object().bucket("small").key(format!("k{i}")).send().await.unwrap();
+    }
+    drop(p);
+    let _p = spawn(&data_dir, &meta_dir);
+    assert_eq!(log_bytes(&data_dir), 0, "nothing names any body: every segment is gone");
+}
+
 /// The state of one key as the client saw it.
 #[derive(Default, Clone)]
 struct KeyState {

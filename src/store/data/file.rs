@@ -1,4 +1,5 @@
-//! File data store: `<root>/<id[0..2]>/<id[2..4]>/<id>`, written through `<root>/tmp/`.
+//! File data store: `<root>/<id[0..2]>/<id[2..4]>/<id>`, written through `<root>/tmp/`; small
+//! bodies go to the shared segments of `<root>/log/` instead (body_log.rs).
 //!
 //! Write order (see ARCHITECTURE.md): stream into a temp file in large writes -> fdatasync ->
 //! rename into its shard -> fsync the shard directory. Only then does the caller commit metadata,
@@ -15,6 +16,7 @@ use std::sync::Arc;
 use bytes::Bytes;
 use tokio::task::spawn_blocking;
 
+use super::body_log::{BodyLog, LogId};
 use super::bufpool::Pool;
 use super::write_cache::{self, RecentWrites, drop_cached};
 use super::{ByteStream, DataStore, DataWriter, SweepStats, new_id};
@@ -50,12 +52,17 @@ fn read_chunk(f: &mut File, n: u64) -> std::io::Result<Bytes> {
 pub struct FileData {
     root: Arc<PathBuf>,
     recent: Arc<RecentWrites>,
+    log: BodyLog,
 }
 
 impl FileData {
     pub fn open(root: &Path) -> StoreResult<Self> {
         fs::create_dir_all(root.join("tmp"))?;
-        Ok(FileData { root: Arc::new(root.to_path_buf()), recent: Arc::new(RecentWrites::new(write_cache::BUDGET)) })
+        Ok(FileData {
+            root: Arc::new(root.to_path_buf()),
+            recent: Arc::new(RecentWrites::new(write_cache::BUDGET)),
+            log: BodyLog::open(root)?,
+        })
     }
 
     fn path_of(root: &Path, id: &str) -> Option<PathBuf> {
@@ -263,7 +270,15 @@ impl DataStore for FileData {
         Ok(Box::new(FileWriter::new(self, id, file, TempGuard { path: Some(tmp) })))
     }
 
+    async fn put_small(&self, body: Bytes) -> StoreResult<Option<String>> {
+        self.log.append(body).await.map(Some)
+    }
+
     async fn open(&self, id: &str, range: Range<u64>) -> StoreResult<ByteStream> {
+        if let Some(log_id) = LogId::parse(id) {
+            let bytes = self.log.read(&log_id, range).await?;
+            return Ok(Box::pin(futures::stream::iter([Ok(bytes)])));
+        }
         let path =
             Self::path_of(&self.root, id).ok_or_else(|| StoreError::Corrupt(format!("invalid data id {id:?}")))?;
         let start = range.start;
@@ -290,6 +305,9 @@ impl DataStore for FileData {
     }
 
     async fn delete(&self, id: &str) {
+        if let Some(log_id) = LogId::parse(id) {
+            return self.log.free(&log_id);
+        }
         let Some(path) = Self::path_of(&self.root, id) else {
             return;
         };
@@ -300,8 +318,12 @@ impl DataStore for FileData {
 
     async fn sweep(&self, live: &HashSet<String>) -> StoreResult<SweepStats> {
         let root = self.root.clone();
-        let live = live.clone();
-        blocking(move || sweep_dir(&root, &live)).await
+        let files = live.clone();
+        let mut stats = blocking(move || sweep_dir(&root, &files)).await?;
+        let (deleted, kept) = self.log.sweep(live)?;
+        stats.orphans_removed += deleted;
+        stats.kept += kept;
+        Ok(stats)
     }
 
     async fn check_writable(&self) -> StoreResult<()> {
@@ -323,7 +345,7 @@ fn sweep_dir(root: &Path, live: &HashSet<String>) -> std::io::Result<SweepStats>
     for l1 in fs::read_dir(root)? {
         let l1 = l1?;
         let name = l1.file_name();
-        if name == "tmp" || !l1.file_type()?.is_dir() {
+        if name == "tmp" || name == "log" || !l1.file_type()?.is_dir() {
             continue;
         }
         for l2 in fs::read_dir(l1.path())? {

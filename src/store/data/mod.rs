@@ -1,5 +1,6 @@
 //! The data store: object bytes in files (or memory) named by generated ids, never by keys.
 
+mod body_log;
 mod bufpool;
 mod file;
 mod mem;
@@ -31,6 +32,12 @@ pub struct SweepStats {
 pub trait DataStore: Send + Sync + 'static {
     /// Starts a new blob. Dropping the writer without `finish` discards it.
     async fn create(&self) -> StoreResult<Box<dyn DataWriter>>;
+    /// Stores a small body durably, sharing one write and fdatasync with the others arriving
+    /// meanwhile, and returns its id; `None` when this store keeps no such log (the caller then
+    /// keeps the body inside the record).
+    async fn put_small(&self, _body: Bytes) -> StoreResult<Option<String>> {
+        Ok(None)
+    }
     /// Opens `range` of blob `id`. The blob is opened before this returns, so a concurrent delete
     /// cannot cut the stream short.
     async fn open(&self, id: &str, range: Range<u64>) -> StoreResult<ByteStream>;
