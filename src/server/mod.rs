@@ -64,11 +64,12 @@ impl Server {
     pub async fn start(settings: &Settings) -> Result<Server, StartError> {
         let store = Arc::new(open_store(settings)?);
         let swept = store.sweep().await?;
-        if swept.temp_removed + swept.orphans_removed > 0 {
+        if swept.temp_removed + swept.orphans_removed + swept.relocated > 0 {
             tracing::info!(
                 temp_removed = swept.temp_removed,
                 orphans_removed = swept.orphans_removed,
-                "start-up sweep removed leftovers"
+                relocated = swept.relocated,
+                "start-up sweep: leftovers removed, small bodies moved out of mostly-dead log segments"
             );
         }
         Self::start_with_store(settings, store).await

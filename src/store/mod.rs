@@ -115,7 +115,35 @@ impl Store {
         let live = tokio::task::spawn_blocking(move || meta.referenced_data_ids())
             .await
             .map_err(|e| StoreError::Meta(e.to_string()))??;
-        self.data.sweep(&live).await
+        let mut stats = self.data.sweep(&live).await?;
+        match self.compact(&live).await {
+            Ok(n) => stats.relocated = n,
+            // The old copies are still named and valid: serving goes on, the next start retries.
+            Err(e) => tracing::warn!(error = %e, "could not compact the small-body log"),
+        }
+        Ok(stats)
+    }
+
+    /// Moves the bodies still named in mostly-dead shared data to fresh space: copies made
+    /// durable, records repointed and flushed, and only then the old ids freed. Until the flush
+    /// both copies stay counted, so a failure or a crash at any step loses nothing.
+    async fn compact(&self, live: &std::collections::HashSet<String>) -> StoreResult<u64> {
+        let moves: HashMap<String, String> = self.data.relocate_sparse(live).await?.into_iter().collect();
+        if moves.is_empty() {
+            return Ok(0);
+        }
+        let meta = self.meta.clone();
+        let replaced = {
+            let moves = moves.clone();
+            tokio::task::spawn_blocking(move || meta.replace_data_ids(&moves))
+                .await
+                .map_err(|e| StoreError::Meta(e.to_string()))??
+        };
+        self.flush().await?;
+        let unused: Vec<String> =
+            moves.into_iter().map(|(old, new)| if replaced.contains(&old) { old } else { new }).collect();
+        self.data.delete_all(&unused).await;
+        Ok(replaced.len() as u64)
     }
 
     pub async fn flush(&self) -> StoreResult<()> {

@@ -12,8 +12,9 @@
 //! id always names the bytes it was given for.
 //!
 //! Space: each segment counts the bytes of the bodies still named by records; a sealed
-//! segment whose count reaches zero is deleted. A segment kept alive by a few long-lived bodies
-//! is not compacted (yet): the waste is bounded by `SEGMENT_MAX` per such segment.
+//! segment whose count reaches zero is deleted. At start-up, the live bodies of segments that are
+//! mostly dead are copied to the new run's segment (`sparse`, `read_bodies`, then the caller
+//! repoints the records and frees the old ids), so a few long-lived bodies do not pin 16 MiB.
 
 use std::collections::{HashMap, HashSet};
 use std::fs::{self, File, OpenOptions};
@@ -35,7 +36,7 @@ const MAX_OPEN: usize = 256;
 
 /// Where a body lives: the data id the record stores is `log.<seg>.<offset>.<len>`, which no
 /// file id (hex) can be.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct LogId {
     pub seg: u64,
     pub off: u64,
@@ -71,8 +72,15 @@ fn parse_segment_name(name: &str) -> Option<u64> {
 type Reply = tokio::sync::oneshot::Sender<std::io::Result<()>>;
 
 enum Job {
-    Append { seg: u64, off: u64, body: Bytes, reply: Reply },
+    Append {
+        seg: u64,
+        off: u64,
+        body: Bytes,
+        reply: Reply,
+    },
     Delete(u64),
+    /// Answered once the deletes queued before it are done.
+    Barrier(tokio::sync::oneshot::Sender<()>),
 }
 
 struct Queue {
@@ -186,6 +194,20 @@ impl BodyLog {
         }
     }
 
+    /// Returns once the segments that `free` found dead so far are deleted.
+    pub async fn deleted(&self) {
+        let (done, wait) = tokio::sync::oneshot::channel();
+        {
+            let mut q = lock(&self.shared.queue);
+            if q.closed {
+                return;
+            }
+            q.jobs.push(Job::Barrier(done));
+        }
+        self.shared.wake.notify_one();
+        let _ = wait.await;
+    }
+
     /// Reads `range` (relative to the body) of a body.
     pub async fn read(&self, id: &LogId, range: Range<u64>) -> StoreResult<Bytes> {
         let end = range.end.min(id.len);
@@ -258,6 +280,51 @@ impl BodyLog {
     }
 }
 
+/// A segment from before this start is compacted when less than 1/`SPARSE_BELOW` of it is live.
+const SPARSE_BELOW: u64 = 4;
+
+impl BodyLog {
+    /// Start-up, after `sweep`: the bodies still named in segments from before this start that
+    /// are mostly dead, grouped by segment (oldest first) and in file order.
+    pub fn sparse(&self, live_ids: &HashSet<String>) -> std::io::Result<Vec<Vec<LogId>>> {
+        let mut by_seg: HashMap<u64, Vec<LogId>> = HashMap::new();
+        for id in live_ids.iter().filter_map(|s| LogId::parse(s)) {
+            if id.seg < self.shared.first_new {
+                by_seg.entry(id.seg).or_default().push(id);
+            }
+        }
+        let mut out = Vec::new();
+        for (seg, mut ids) in by_seg {
+            let size = match fs::metadata(self.shared.path(seg)) {
+                Ok(m) => m.len(),
+                Err(e) if e.kind() == ErrorKind::NotFound => continue,
+                Err(e) => return Err(e),
+            };
+            let live: u64 = ids.iter().map(|i| i.len).sum();
+            if live.saturating_mul(SPARSE_BELOW) < size {
+                ids.sort_unstable_by_key(|i| i.off);
+                out.push(ids);
+            }
+        }
+        out.sort_unstable_by_key(|ids| ids[0].seg);
+        Ok(out)
+    }
+
+    /// Reads whole bodies of one segment through one descriptor (blocking: start-up only).
+    pub fn read_bodies(&self, ids: &[LogId]) -> std::io::Result<Vec<Bytes>> {
+        let Some(first) = ids.first() else { return Ok(Vec::new()) };
+        let file = File::open(self.shared.path(first.seg))?;
+        ids.iter()
+            .map(|id| {
+                debug_assert_eq!(id.seg, first.seg);
+                let mut buf = vec![0u8; usize::try_from(id.len).map_err(std::io::Error::other)?];
+                file.read_exact_at(&mut buf, id.off)?;
+                Ok(Bytes::from(buf))
+            })
+            .collect()
+    }
+}
+
 impl Drop for BodyLog {
     fn drop(&mut self) {
         lock(&self.shared.queue).closed = true;
@@ -307,6 +374,9 @@ fn write_loop(shared: &Shared) {
         for job in jobs {
             match job {
                 Job::Append { seg, off, body, reply } => appends.push((seg, off, body, reply)),
+                Job::Barrier(done) => {
+                    let _ = done.send(());
+                }
                 Job::Delete(seg) => {
                     files.remove(&seg);
                     shared.readers.write().unwrap_or_else(|p| p.into_inner()).remove(&seg);

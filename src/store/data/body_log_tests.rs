@@ -77,3 +77,32 @@ async fn dead_segments_are_deleted_and_live_ones_survive_a_restart() {
     assert!(fourth.seg > third.seg);
     assert_eq!(segments(dir.path()), vec![fourth.seg]);
 }
+
+#[tokio::test]
+async fn mostly_dead_old_segments_are_offered_for_compaction() {
+    let dir = tempfile::tempdir().unwrap();
+    let bodies: Vec<Bytes> = (0..40u8).map(|i| Bytes::from(vec![i; 1000])).collect();
+    let ids: Vec<LogId> = {
+        let log = BodyLog::open(dir.path()).unwrap();
+        let ids = futures::future::join_all(bodies.iter().map(|b| log.append(b.clone()))).await;
+        ids.into_iter().map(|id| LogId::parse(&id.unwrap()).unwrap()).collect()
+    };
+    let log = BodyLog::open(dir.path()).unwrap();
+    // 8 of 40 bodies live: under a quarter of the segment.
+    let live: HashSet<String> = ids.iter().step_by(5).map(LogId::to_string).collect();
+    assert_eq!(log.sweep(&live).unwrap(), (0, 1));
+    let sparse = log.sparse(&live).unwrap();
+    assert_eq!(sparse.len(), 1);
+    let offered = &sparse[0];
+    assert_eq!(offered.len(), live.len());
+    assert!(offered.windows(2).all(|w| w[0].off < w[1].off), "in file order");
+    let body_of: HashMap<LogId, &Bytes> = ids.iter().copied().zip(&bodies).collect();
+    for (id, read) in offered.iter().zip(log.read_bodies(offered).unwrap()) {
+        assert_eq!(&read, body_of[id]);
+    }
+    // 11 of 40 live is more than a quarter: left alone. Segments of this run are never offered.
+    let more: HashSet<String> = ids.iter().take(11).map(LogId::to_string).collect();
+    assert!(log.sparse(&more).unwrap().is_empty());
+    let new = log.append(Bytes::from_static(b"this run")).await.unwrap();
+    assert!(log.sparse(&HashSet::from([new])).unwrap().is_empty());
+}

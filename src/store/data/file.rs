@@ -28,6 +28,8 @@ use crate::store::sync_dir;
 const WRITE_BUF: usize = 1024 * 1024;
 /// At most this many chunks per hand-off (the kernel's IOV_MAX is 1024).
 const MAX_CHUNKS: usize = 512;
+/// Bytes of small bodies moved out of mostly-dead log segments at most per start.
+const COMPACT_PER_START: u64 = 256 * 1024 * 1024;
 /// Reads are sent to the response in chunks of this size.
 const READ_CHUNK: usize = 256 * 1024;
 
@@ -52,7 +54,7 @@ fn read_chunk(f: &mut File, n: u64) -> std::io::Result<Bytes> {
 pub struct FileData {
     root: Arc<PathBuf>,
     recent: Arc<RecentWrites>,
-    log: BodyLog,
+    log: Arc<BodyLog>,
 }
 
 impl FileData {
@@ -61,7 +63,7 @@ impl FileData {
         Ok(FileData {
             root: Arc::new(root.to_path_buf()),
             recent: Arc::new(RecentWrites::new(write_cache::BUDGET)),
-            log: BodyLog::open(root)?,
+            log: Arc::new(BodyLog::open(root)?),
         })
     }
 
@@ -316,14 +318,67 @@ impl DataStore for FileData {
         }
     }
 
+    async fn delete_all(&self, ids: &[String]) {
+        for id in ids {
+            self.delete(id).await;
+        }
+        self.log.deleted().await;
+    }
+
     async fn sweep(&self, live: &HashSet<String>) -> StoreResult<SweepStats> {
         let root = self.root.clone();
         let files = live.clone();
-        let mut stats = blocking(move || sweep_dir(&root, &files)).await?;
-        let (deleted, kept) = self.log.sweep(live)?;
+        let log = self.log.clone();
+        let (mut stats, (deleted, kept)) =
+            blocking(move || Ok((sweep_dir(&root, &files)?, log.sweep(&files)?))).await?;
         stats.orphans_removed += deleted;
         stats.kept += kept;
         Ok(stats)
+    }
+
+    async fn relocate_sparse(&self, live: &HashSet<String>) -> StoreResult<Vec<(String, String)>> {
+        let log = self.log.clone();
+        let live = live.clone();
+        let segments = blocking(move || log.sparse(&live)).await?;
+        let mut moves = Vec::new();
+        let mut failed = None;
+        let mut copied = 0;
+        // One segment at a time: at most a quarter of a segment's bytes in memory, and its
+        // appends queued together share the writer's rounds. Bounded per start, so that a
+        // start-up after a long run does not wait on gigabytes of copies; the rest waits.
+        for ids in segments {
+            if copied >= COMPACT_PER_START {
+                break;
+            }
+            copied += ids.iter().map(|id| id.len).sum::<u64>();
+            let log = self.log.clone();
+            let read = ids.clone();
+            let bodies = match blocking(move || log.read_bodies(&read)).await {
+                Ok(b) => b,
+                Err(e) => {
+                    failed = Some(e);
+                    break;
+                }
+            };
+            let copies = futures::future::join_all(bodies.into_iter().map(|b| self.log.append(b))).await;
+            for (old, new) in ids.iter().zip(copies) {
+                match new {
+                    Ok(new) => moves.push((old.to_string(), new)),
+                    Err(e) => failed = Some(e),
+                }
+            }
+            if failed.is_some() {
+                break;
+            }
+        }
+        if let Some(e) = failed {
+            // No record names the copies yet.
+            for id in moves.iter().filter_map(|(_, new)| LogId::parse(new)) {
+                self.log.free(&id);
+            }
+            return Err(e);
+        }
+        Ok(moves)
     }
 
     async fn check_writable(&self) -> StoreResult<()> {
@@ -402,7 +457,7 @@ mod tests {
         let orphan = w.finish().await.unwrap();
         fs::write(dir.path().join("tmp").join("leftover.part"), b"x").unwrap();
         let stats = store.sweep(&HashSet::from([id.clone()])).await.unwrap();
-        assert_eq!(stats, SweepStats { temp_removed: 1, orphans_removed: 1, kept: 1 });
+        assert_eq!(stats, SweepStats { temp_removed: 1, orphans_removed: 1, kept: 1, relocated: 0 });
         assert!(store.open(&orphan, 0..0).await.is_err());
         assert!(store.open("../../etc/passwd", 0..1).await.is_err());
     }

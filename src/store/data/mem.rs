@@ -71,7 +71,7 @@ impl DataStore for MemData {
         let before = blobs.len() as u64;
         blobs.retain(|id, _| live.contains(id));
         let kept = blobs.len() as u64;
-        Ok(SweepStats { temp_removed: 0, orphans_removed: before - kept, kept })
+        Ok(SweepStats { temp_removed: 0, orphans_removed: before - kept, kept, relocated: 0 })
     }
 
     async fn check_writable(&self) -> StoreResult<()> {

@@ -26,6 +26,8 @@ pub struct SweepStats {
     pub temp_removed: u64,
     pub orphans_removed: u64,
     pub kept: u64,
+    /// Small bodies moved out of mostly-dead log segments.
+    pub relocated: u64,
 }
 
 #[async_trait::async_trait]
@@ -43,8 +45,21 @@ pub trait DataStore: Send + Sync + 'static {
     async fn open(&self, id: &str, range: Range<u64>) -> StoreResult<ByteStream>;
     /// Frees a blob; a failure is logged, and the start-up sweep will retry it.
     async fn delete(&self, id: &str);
+    /// Frees blobs like `delete`, returning once the space they held is released (start-up
+    /// compaction: the next start, and a test, see the dead segments gone).
+    async fn delete_all(&self, ids: &[String]) {
+        for id in ids {
+            self.delete(id).await;
+        }
+    }
     /// Removes temp files and blobs that no record references. Run before serving.
     async fn sweep(&self, live: &HashSet<String>) -> StoreResult<SweepStats>;
+    /// Start-up, after `sweep`: copies the bodies still named in mostly-dead shared storage (the
+    /// body log's segments) to fresh space and returns (old id, new id) pairs. Both stay valid:
+    /// the caller repoints the records, then frees the old ids (or the new ones it did not use).
+    async fn relocate_sparse(&self, _live: &HashSet<String>) -> StoreResult<Vec<(String, String)>> {
+        Ok(Vec::new())
+    }
     /// Verifies that the store accepts writes (readiness probe).
     async fn check_writable(&self) -> StoreResult<()>;
 }

@@ -1,6 +1,6 @@
 //! In-memory `MetaStore` for tests and `S3BACKEND=mem`: the same semantics as sled, under one lock.
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::ops::Bound;
 use std::sync::{Mutex, MutexGuard};
 
@@ -9,7 +9,7 @@ use super::{
 };
 use crate::store::error::{StoreError, StoreResult};
 use crate::store::listing::Step;
-use crate::store::types::{BucketRecord, ObjectRecord, PartRecord, UploadRecord};
+use crate::store::types::{BucketRecord, DataRef, ObjectRecord, PartRecord, UploadRecord};
 
 #[derive(Default)]
 struct State {
@@ -230,6 +230,19 @@ impl MetaStore for MemMeta {
         let mut ids: HashSet<String> = s.objects.values().flat_map(ObjectRecord::data_ids).collect();
         ids.extend(s.parts.values().map(|p| p.data.clone()));
         Ok(ids)
+    }
+
+    fn replace_data_ids(&self, moves: &HashMap<String, String>) -> StoreResult<HashSet<String>> {
+        let mut s = self.lock();
+        let mut replaced = HashSet::new();
+        for rec in s.objects.values_mut() {
+            if let DataRef::File(id) = &mut rec.data
+                && let Some(new) = moves.get(id.as_str())
+            {
+                replaced.insert(std::mem::replace(id, new.clone()));
+            }
+        }
+        Ok(replaced)
     }
 
     fn flush(&self) -> StoreResult<()> {

@@ -99,6 +99,12 @@ pub trait MetaStore: Send + Sync + 'static {
 
     /// Every data id referenced by an object or a part (for the start-up sweep).
     fn referenced_data_ids(&self) -> StoreResult<std::collections::HashSet<String>>;
+    /// Points each object record whose data is `moves`' key at its value instead, only where the
+    /// record still names the old id when it is rewritten; returns the old ids replaced.
+    fn replace_data_ids(
+        &self,
+        moves: &std::collections::HashMap<String, String>,
+    ) -> StoreResult<std::collections::HashSet<String>>;
     /// Makes every acknowledged change durable.
     fn flush(&self) -> StoreResult<()>;
     /// Counts for metrics: (buckets, objects, bytes).

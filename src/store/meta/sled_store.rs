@@ -1,6 +1,6 @@
 //! sled implementation of `MetaStore` (the embedded default).
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::ops::Bound;
 use std::path::Path;
 
@@ -13,7 +13,9 @@ use super::{
 };
 use crate::store::error::{StoreError, StoreResult};
 use crate::store::listing::Step;
-use crate::store::types::{BucketRecord, ObjectRecord, PartRecord, UploadRecord, decode, decode_shared, encode};
+use crate::store::types::{
+    BucketRecord, DataRef, ObjectRecord, PartRecord, UploadRecord, decode, decode_shared, encode,
+};
 
 pub struct SledMeta {
     db: sled::Db,
@@ -319,6 +321,22 @@ impl MetaStore for SledMeta {
             ids.insert(rec.data);
         }
         Ok(ids)
+    }
+
+    fn replace_data_ids(&self, moves: &HashMap<String, String>) -> StoreResult<HashSet<String>> {
+        let mut replaced = HashSet::new();
+        for item in self.objects.iter() {
+            let (k, v) = item?;
+            let mut rec: ObjectRecord = decode(&v)?;
+            let DataRef::File(id) = &mut rec.data else { continue };
+            let Some(new) = moves.get(id.as_str()) else { continue };
+            let old = std::mem::replace(id, new.clone());
+            // Compared with the bytes read: a record changed meanwhile keeps what it names.
+            if self.objects.compare_and_swap(&k, Some(v), Some(encode(&rec)))?.is_ok() {
+                replaced.insert(old);
+            }
+        }
+        Ok(replaced)
     }
 
     fn flush(&self) -> StoreResult<()> {
