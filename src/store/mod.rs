@@ -115,6 +115,7 @@ impl Store {
         let live = tokio::task::spawn_blocking(move || meta.referenced_data_ids())
             .await
             .map_err(|e| StoreError::Meta(e.to_string()))??;
+        let live = Arc::new(live);
         let mut stats = self.data.sweep(&live).await?;
         match self.compact(&live).await {
             Ok(n) => stats.relocated = n,
@@ -127,7 +128,7 @@ impl Store {
     /// Moves the bodies still named in mostly-dead shared data to fresh space: copies made
     /// durable, records repointed and flushed, and only then the old ids freed. Until the flush
     /// both copies stay counted, so a failure or a crash at any step loses nothing.
-    async fn compact(&self, live: &std::collections::HashSet<String>) -> StoreResult<u64> {
+    async fn compact(&self, live: &Arc<std::collections::HashSet<String>>) -> StoreResult<u64> {
         let moves: HashMap<String, String> = self.data.relocate_sparse(live).await?.into_iter().collect();
         if moves.is_empty() {
             return Ok(0);

@@ -325,8 +325,9 @@ impl DataStore for FileData {
         self.log.deleted().await;
     }
 
-    async fn sweep(&self, live: &HashSet<String>) -> StoreResult<SweepStats> {
+    async fn sweep(&self, live: &Arc<HashSet<String>>) -> StoreResult<SweepStats> {
         let root = self.root.clone();
+        // Shared, not copied: the set names every blob of the store.
         let files = live.clone();
         let log = self.log.clone();
         let (mut stats, (deleted, kept)) =
@@ -336,7 +337,7 @@ impl DataStore for FileData {
         Ok(stats)
     }
 
-    async fn relocate_sparse(&self, live: &HashSet<String>) -> StoreResult<Vec<(String, String)>> {
+    async fn relocate_sparse(&self, live: &Arc<HashSet<String>>) -> StoreResult<Vec<(String, String)>> {
         let log = self.log.clone();
         let live = live.clone();
         let segments = blocking(move || log.sparse(&live)).await?;
@@ -456,7 +457,7 @@ mod tests {
         let w = store.create().await.unwrap();
         let orphan = w.finish().await.unwrap();
         fs::write(dir.path().join("tmp").join("leftover.part"), b"x").unwrap();
-        let stats = store.sweep(&HashSet::from([id.clone()])).await.unwrap();
+        let stats = store.sweep(&Arc::new(HashSet::from([id.clone()]))).await.unwrap();
         assert_eq!(stats, SweepStats { temp_removed: 1, orphans_removed: 1, kept: 1, relocated: 0 });
         assert!(store.open(&orphan, 0..0).await.is_err());
         assert!(store.open("../../etc/passwd", 0..1).await.is_err());

@@ -66,7 +66,7 @@ impl DataStore for MemData {
         self.blobs.write().unwrap_or_else(|p| p.into_inner()).remove(id);
     }
 
-    async fn sweep(&self, live: &HashSet<String>) -> StoreResult<SweepStats> {
+    async fn sweep(&self, live: &Arc<HashSet<String>>) -> StoreResult<SweepStats> {
         let mut blobs = self.blobs.write().unwrap_or_else(|p| p.into_inner());
         let before = blobs.len() as u64;
         blobs.retain(|id, _| live.contains(id));

@@ -12,6 +12,7 @@ pub use mem::MemData;
 use std::collections::HashSet;
 use std::ops::Range;
 use std::pin::Pin;
+use std::sync::Arc;
 
 use bytes::Bytes;
 use futures::Stream;
@@ -53,11 +54,11 @@ pub trait DataStore: Send + Sync + 'static {
         }
     }
     /// Removes temp files and blobs that no record references. Run before serving.
-    async fn sweep(&self, live: &HashSet<String>) -> StoreResult<SweepStats>;
+    async fn sweep(&self, live: &Arc<HashSet<String>>) -> StoreResult<SweepStats>;
     /// Start-up, after `sweep`: copies the bodies still named in mostly-dead shared storage (the
     /// body log's segments) to fresh space and returns (old id, new id) pairs. Both stay valid:
     /// the caller repoints the records, then frees the old ids (or the new ones it did not use).
-    async fn relocate_sparse(&self, _live: &HashSet<String>) -> StoreResult<Vec<(String, String)>> {
+    async fn relocate_sparse(&self, _live: &Arc<HashSet<String>>) -> StoreResult<Vec<(String, String)>> {
         Ok(Vec::new())
     }
     /// Verifies that the store accepts writes (readiness probe).
