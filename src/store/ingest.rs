@@ -6,11 +6,11 @@ use base64::Engine;
 use base64::engine::general_purpose::STANDARD as B64;
 use bytes::{Bytes, BytesMut};
 use futures::{Stream, StreamExt};
-use md5::{Digest, Md5};
 
 use super::checksum::{ChecksumAlgorithm, Hasher};
 use super::data::{DataStore, DataWriter};
 use super::error::{StoreError, StoreResult};
+use super::md5::BodyMd5;
 use super::types::Checksum;
 
 pub type BodyError = Box<dyn std::error::Error + Send + Sync>;
@@ -86,7 +86,7 @@ async fn ingest_inner(
     max_size: u64,
     inline_max: usize,
 ) -> StoreResult<Ingested> {
-    let mut md5 = Md5::new();
+    let mut md5 = BodyMd5::new();
     let mut hasher = expect.checksum.as_ref().map(|(a, _)| Hasher::new(*a));
     let mut size: u64 = 0;
     let mut small = BytesMut::new();
@@ -105,7 +105,7 @@ async fn ingest_inner(
         if expect.content_length.is_some_and(|n| size > n) {
             return Err(StoreError::Body("body longer than Content-Length".into()));
         }
-        md5.update(&chunk);
+        md5.update(&chunk).await;
         if let Some(h) = hasher.as_mut() {
             h.update(&chunk);
         }
@@ -125,7 +125,7 @@ async fn ingest_inner(
     if expect.content_length.is_some_and(|n| size != n) {
         return Err(StoreError::IncompleteBody);
     }
-    let md5: [u8; 16] = md5.finalize().into();
+    let md5 = md5.finish().await.ok_or_else(|| StoreError::Io(std::io::Error::other("the MD5 thread stopped")))?;
     if expect.content_md5.is_some_and(|want| want != md5) {
         return Err(StoreError::BadDigest);
     }

@@ -10,6 +10,7 @@ pub mod types;
 
 mod flusher;
 mod ingest;
+mod md5;
 mod multipart;
 mod object;
 
