@@ -4,8 +4,11 @@
 //! whatever all streams have queued, cuts it into whole blocks (a block split across two chunks
 //! is copied into a 64-byte buffer), and runs the kernel over up to 16 streams at once, each
 //! call as many blocks as the shortest of them has in a row. A stream with nothing queued costs
-//! nothing; a stream alone goes through the scalar code. Nothing waits for company: the thread
-//! works as soon as there is work, and batches form by themselves while it is busy.
+//! nothing. A round that would go on with one stream alone leaves its blocks for the next round,
+//! unless that stream is finishing (its digest is awaited) or holds too much; a stream alone
+//! goes through the scalar code. Before a round the thread waits up to `GATHER_WAIT` for more
+//! streams to have work, never when a digest is awaited. Measured on PUT 1 MiB c=16: ~3 streams
+//! per kernel call (only a few bodies are still arriving at any moment; the rest are syncing).
 //!
 //! A stream queues at most `QUEUE_MAX` bytes; past that its `push` waits until the thread has
 //! taken them, so a slow hasher slows the upload instead of buffering it.
